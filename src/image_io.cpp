@@ -1,0 +1,1 @@
+// stb_image implementation and image decoding (being written).
