@@ -1,0 +1,78 @@
+// Parity with transformers on the fixture checkpoints: encoder states, logits and every greedy
+// generate() case of tests/data/fixtures/models/<model>/expected.json.
+
+#include <gtest/gtest.h>
+
+#include "../test_util.hpp"
+#include "ved/models/vision_encoder_decoder.hpp"
+
+namespace ved {
+namespace {
+
+using test::all_close;
+using test::fixture;
+
+struct Fixture {
+  std::string dir;
+  std::shared_ptr<const SafetensorsFile> expected;
+  detail::json meta;
+  explicit Fixture(const std::string& name)
+      : dir(fixture("models/" + name)),
+        expected(SafetensorsFile::open(dir + "/expected.safetensors")),
+        meta(detail::read_json_file(dir + "/expected.json")) {}
+};
+
+Tensor<float> rows(const Tensor<float>& batch, const std::vector<int64_t>& idx) {
+  Shape s = batch.shape();
+  s[0] = static_cast<int64_t>(idx.size());
+  Tensor<float> out(s);
+  const int64_t per = batch.numel() / batch.dim(0);
+  for (size_t i = 0; i < idx.size(); ++i)
+    std::copy(batch.data() + idx[i] * per, batch.data() + (idx[i] + 1) * per, out.data() + static_cast<int64_t>(i) * per);
+  return out;
+}
+
+class ModelParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ModelParity, EncoderAndLogits) {
+  const Fixture f(GetParam());
+  const auto model = VisionEncoderDecoderModel::from_pretrained(f.dir);
+  const Tensor<float> pixels = f.expected->tensor<float>("pixel_values");
+  const auto out = model.forward(pixels, f.expected->tensor<int64_t>("decoder_input_ids"));
+  EXPECT_TRUE(all_close(out.encoder_last_hidden_state, f.expected->tensor<float>("encoder_last_hidden_state")));
+  if (f.expected->contains("encoder_hidden_states_projected")) {
+    EXPECT_TRUE(all_close(model.project(out.encoder_last_hidden_state),
+                          f.expected->tensor<float>("encoder_hidden_states_projected")));
+  }
+  EXPECT_TRUE(all_close(out.logits, f.expected->tensor<float>("logits")));
+}
+
+TEST_P(ModelParity, GreedyCases) {
+  const Fixture f(GetParam());
+  const auto model = VisionEncoderDecoderModel::from_pretrained(f.dir);
+  const Tensor<float> pixels = f.expected->tensor<float>("pixel_values");
+  int greedy_cases = 0;
+  for (const auto& c : f.meta["generate"]) {
+    if (c["args"].value("num_beams", 1) > 1) continue;  // beam search: see the beam tests
+    SCOPED_TRACE(c["name"].get<std::string>());
+    ++greedy_cases;
+    GenerationConfig g = model.generation_config();
+    g.update(c["args"]);
+    g.output_scores = true;
+    const auto out = model.generate(rows(pixels, c["batch"].get<std::vector<int64_t>>()), g);
+    EXPECT_EQ(out.sequences, c["sequences"].get<std::vector<std::vector<int64_t>>>());
+    // Processed scores of the first row, up to its eos step when it finished early.
+    const Tensor<float> expected = f.expected->tensor<float>(c["scores_key"].get<std::string>());
+    const int64_t steps = c["scores_first_row_eos_step"].is_null() ? expected.dim(0) : c["scores_first_row_eos_step"].get<int64_t>() + 1;
+    ASSERT_GE(static_cast<int64_t>(out.scores.size()), steps);
+    for (int64_t s = 0; s < steps; ++s)
+      EXPECT_TRUE(all_close(out.scores[static_cast<size_t>(s)][0].data(), expected[s].data(), expected.dim(1))) << "step " << s;
+  }
+  EXPECT_GE(greedy_cases, 8);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ModelParity, ::testing::Values("vit-gpt2", "vit-gpt2-proj"),
+                         [](const auto& info) { std::string n = info.param; for (auto& ch : n) if (ch == '-') ch = '_'; return n; });
+
+}  // namespace
+}  // namespace ved
