@@ -221,7 +221,13 @@ inline LogitsProcessorList make_logits_processors(const GenerationConfig& g, int
   if (g.repetition_penalty != 1.0)
     list.push_back(std::make_unique<RepetitionPenaltyLogitsProcessor>(static_cast<float>(g.repetition_penalty)));
   if (g.no_repeat_ngram_size > 0) list.push_back(std::make_unique<NoRepeatNGramLogitsProcessor>(g.no_repeat_ngram_size));
-  if (!g.bad_words_ids.empty()) list.push_back(std::make_unique<NoBadWordsLogitsProcessor>(g.bad_words_ids));
+  if (!g.bad_words_ids.empty()) {
+    // transformers never bans a lone eos through bad_words_ids.
+    std::vector<std::vector<int64_t>> bad;
+    for (const auto& seq : g.bad_words_ids)
+      if (!(seq.size() == 1 && std::find(eos.begin(), eos.end(), seq[0]) != eos.end())) bad.push_back(seq);
+    list.push_back(std::make_unique<NoBadWordsLogitsProcessor>(std::move(bad)));
+  }
   if (g.min_length > 0 && !eos.empty()) list.push_back(std::make_unique<MinLengthLogitsProcessor>(g.min_length, eos));
   if (g.min_new_tokens && *g.min_new_tokens > 0 && !eos.empty())
     list.push_back(std::make_unique<MinNewTokensLengthLogitsProcessor>(prompt_length, *g.min_new_tokens, eos));

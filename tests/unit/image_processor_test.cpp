@@ -1,0 +1,437 @@
+// Image preprocessing parity with transformers (fixtures/images) and PIL resampling properties.
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ved/detail/json.hpp"
+#include "ved/error.hpp"
+#include "ved/io/image.hpp"
+#include "ved/io/safetensors.hpp"
+#include "ved/processing/image_processor.hpp"
+#include "ved/processing/resize.hpp"
+
+namespace {
+
+using ved::Image;
+using ved::ImageProcessor;
+using ved::Resample;
+using json = ved::detail::json;
+
+const std::string kImages = std::string(VED_TEST_DATA) + "/fixtures/images";
+
+// JPEG cases: stb_image's decoder is not libjpeg-turbo, so pixels may differ by a few levels.
+// The largest difference measured on these fixtures is printed by the test; this bound leaves
+// some room above it.
+constexpr double kJpegMaxLevels = 8.0;
+
+struct Comparison {
+  double max_abs = 0;     // in normalized units
+  double max_levels = 0;  // in uint8 levels: |a - b| * std * 255
+  size_t mismatches = 0;
+};
+
+Comparison compare(const ved::Tensor<float>& got, const ved::Tensor<float>& want,
+                   const ImageProcessor& p) {
+  Comparison c;
+  const int64_t plane = got.dim(2) * got.dim(3);
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const double d = std::abs(double(got.data()[i]) - double(want.data()[i]));
+    const int ch = static_cast<int>((i / plane) % 3);
+    c.max_abs = std::max(c.max_abs, d);
+    c.max_levels = std::max(c.max_levels, d * p.image_std()[ch] * 255.0);
+    if (d != 0) ++c.mismatches;
+  }
+  return c;
+}
+
+bool is_jpeg(const std::string& name) {
+  return name.size() > 4 && (name.substr(name.size() - 4) == ".jpg" || name.substr(name.size() - 5) == ".jpeg");
+}
+
+// Runs every case of one fixture processor directory; returns the number of cases checked.
+int check_processor_dir(const std::string& dir_name, const std::string& expected_class,
+                        double* worst_jpeg_levels) {
+  const std::string dir = kImages + "/" + dir_name;
+  const ImageProcessor p = ImageProcessor::from_pretrained(dir);
+  EXPECT_EQ(p.type_name(), expected_class);
+  const json meta = ved::detail::read_json_file(dir + "/expected.json");
+  const auto expected = ved::SafetensorsFile::open(dir + "/expected.safetensors");
+  int n = 0;
+  for (const auto& c : meta.at("cases")) {
+    const std::string name = c.at("image").get<std::string>();
+    SCOPED_TRACE(dir_name + " / " + name);
+    const Image img = ved::load_image(kImages + "/inputs/" + name);
+    const ved::Tensor<float> got = p.preprocess(img);
+    const ved::Tensor<float> want = expected->tensor<float>(c.at("key").get<std::string>());
+    EXPECT_EQ(ved::shape_str(got.shape()), ved::shape_str(want.shape()));
+    if (got.shape() != want.shape()) continue;
+    const Comparison cmp = compare(got, want, p);
+    if (is_jpeg(name)) {
+      std::printf("[ jpeg     ] %s / %s: max diff %.3g (%.2f uint8 levels), %zu of %lld values differ\n",
+                  dir_name.c_str(), name.c_str(), cmp.max_abs, cmp.max_levels, cmp.mismatches,
+                  static_cast<long long>(got.numel()));
+      EXPECT_LE(cmp.max_levels, kJpegMaxLevels);
+      *worst_jpeg_levels = std::max(*worst_jpeg_levels, cmp.max_levels);
+    } else {
+      EXPECT_EQ(cmp.mismatches, 0u) << "max diff " << cmp.max_abs << " (" << cmp.max_levels
+                                    << " uint8 levels)";
+    }
+    ++n;
+  }
+  return n;
+}
+
+TEST(ImageProcessorParity, ViT32) {
+  double worst = 0;
+  EXPECT_EQ(check_processor_dir("vit-32", "ViTImageProcessor", &worst), 6);
+}
+
+TEST(ImageProcessorParity, VitGpt2Jpeg) {
+  double worst = 0;
+  EXPECT_EQ(check_processor_dir("vit-gpt2", "ViTImageProcessor", &worst), 1);
+}
+
+TEST(ImageProcessorParity, TrocrBaseUpscale) {
+  double worst = 0;
+  EXPECT_EQ(check_processor_dir("trocr-base", "ViTImageProcessor", &worst), 1);
+}
+
+TEST(ImageProcessorParity, DeiT36Crop32) {
+  double worst = 0;
+  EXPECT_EQ(check_processor_dir("deit-36-crop-32", "DeiTImageProcessor", &worst), 6);
+}
+
+TEST(ImageProcessorParity, DeitBaseDistilled) {
+  double worst = 0;
+  EXPECT_EQ(check_processor_dir("deit-base-distilled", "DeiTImageProcessor", &worst), 1);
+}
+
+TEST(ImageProcessorParity, Beit32Bicubic) {
+  double worst = 0;
+  EXPECT_EQ(check_processor_dir("beit-32-bicubic", "BeitImageProcessor", &worst), 6);
+}
+
+TEST(ImageProcessorParity, BeitBase) {
+  double worst = 0;
+  EXPECT_EQ(check_processor_dir("beit-base", "BeitImageProcessor", &worst), 1);
+}
+
+TEST(ImageProcessorParity, DonutSmall) {
+  double worst = 0;
+  EXPECT_EQ(check_processor_dir("donut-small", "DonutImageProcessor", &worst), 6);
+}
+
+TEST(ImageProcessor, BatchEqualsSingles) {
+  const ImageProcessor p = ImageProcessor::from_pretrained(kImages + "/vit-32");
+  const Image a = ved::load_image(kImages + "/inputs/gradient_37x23.png");
+  const Image b = ved::load_image(kImages + "/inputs/tall_20x90.png");
+  const ved::Tensor<float> batch = p.preprocess(std::vector<Image>{a, b});
+  ASSERT_EQ(batch.shape(), (ved::Shape{2, 3, 32, 32}));
+  const ved::Tensor<float> sa = p.preprocess(a), sb = p.preprocess(b);
+  EXPECT_TRUE(std::equal(sa.begin(), sa.end(), batch[0].begin()));
+  EXPECT_TRUE(std::equal(sb.begin(), sb.end(), batch[1].begin()));
+  EXPECT_EQ(p.output_size(), (ved::ImageSize{32, 32}));
+}
+
+TEST(ImageProcessor, MismatchedSizesWithoutResizeCannotBatch) {
+  const ImageProcessor p = ImageProcessor::from_json(
+      json{{"image_processor_type", "ViTImageProcessor"}, {"do_resize", false}}, "cfg");
+  EXPECT_THROW(p.preprocess(std::vector<Image>{Image(4, 4), Image(5, 4)}), ved::InvalidArgument);
+  EXPECT_THROW(p.preprocess(std::vector<Image>{}), ved::InvalidArgument);
+  const ved::Tensor<float> t = p.preprocess(Image(5, 4));
+  EXPECT_EQ(t.shape(), (ved::Shape{1, 3, 4, 5}));
+  EXPECT_FLOAT_EQ(t.data()[0], -1.0f);  // (0/255 - 0.5) / 0.5
+}
+
+TEST(ImageProcessor, RescaleAndNormalizeAreNumpyExact) {
+  const ImageProcessor p = ImageProcessor::from_json(
+      json{{"image_processor_type", "ViTImageProcessor"},
+           {"do_resize", false},
+           {"image_mean", {0.485, 0.456, 0.406}},
+           {"image_std", {0.229, 0.224, 0.225}}},
+      "cfg");
+  Image img(256, 1);
+  for (int x = 0; x < 256; ++x)
+    for (int c = 0; c < 3; ++c) img.rgb[x * 3 + c] = static_cast<uint8_t>(x);
+  const ved::Tensor<float> t = p.preprocess(img);
+  const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
+  for (int c = 0; c < 3; ++c)
+    for (int x = 0; x < 256; ++x) {
+      const float r = static_cast<float>(x * (1.0 / 255.0));  // float64 multiply, then float32
+      ASSERT_EQ(t({0, c, 0, x}), (r - mean[c]) / stdv[c]);
+    }
+}
+
+TEST(ImageProcessor, ConfigVariants) {
+  // Legacy feature-extractor configs (TrOCR, vit-gpt2 on the Hub): int size, no processor type.
+  const ImageProcessor trocr = ImageProcessor::from_json(
+      json{{"feature_extractor_type", "ViTFeatureExtractor"}, {"size", 384}}, "trocr.json");
+  EXPECT_EQ(trocr.kind(), ImageProcessor::Kind::ViT);
+  EXPECT_EQ(trocr.size(), (ved::ImageSize{384, 384}));
+  EXPECT_EQ(trocr.resample(), Resample::Bilinear);
+  // Donut's legacy [width, height] list.
+  const ImageProcessor donut = ImageProcessor::from_json(
+      json{{"feature_extractor_type", "DonutFeatureExtractor"}, {"size", {1920, 2560}}}, "donut.json");
+  EXPECT_EQ(donut.kind(), ImageProcessor::Kind::Donut);
+  EXPECT_EQ(donut.size(), (ved::ImageSize{2560, 1920}));
+  EXPECT_TRUE(donut.do_pad());
+  // The fast variant behaves as the slow processor (AutoImageProcessor's default in 4.47).
+  const ImageProcessor fast =
+      ImageProcessor::from_json(json{{"image_processor_type", "ViTImageProcessorFast"}}, "fast.json");
+  EXPECT_EQ(fast.kind(), ImageProcessor::Kind::ViT);
+  EXPECT_EQ(fast.size(), (ved::ImageSize{224, 224}));
+  // DeiT / BEiT defaults.
+  const ImageProcessor deit =
+      ImageProcessor::from_json(json{{"image_processor_type", "DeiTImageProcessor"}}, "deit.json");
+  EXPECT_EQ(deit.size(), (ved::ImageSize{256, 256}));
+  EXPECT_EQ(deit.crop_size(), (ved::ImageSize{224, 224}));
+  EXPECT_TRUE(deit.do_center_crop());
+  EXPECT_EQ(deit.resample(), Resample::Bicubic);
+  EXPECT_EQ(deit.output_size(), (ved::ImageSize{224, 224}));
+  // A scalar mean applies to every channel.
+  const ImageProcessor scalar = ImageProcessor::from_json(
+      json{{"image_processor_type", "ViTImageProcessor"}, {"image_mean", 0.25}, {"size", {{"height", 8}, {"width", 16}}}},
+      "scalar.json");
+  EXPECT_EQ(scalar.image_mean()[2], 0.25);
+  EXPECT_EQ(scalar.size(), (ved::ImageSize{8, 16}));
+}
+
+template <typename E>
+void expect_config_error(const json& j, const std::vector<std::string>& needles) {
+  try {
+    ImageProcessor::from_json(j, "bad/preprocessor_config.json");
+    ADD_FAILURE() << "accepted " << j.dump();
+  } catch (const E& e) {
+    for (const auto& s : needles)
+      EXPECT_NE(std::string(e.what()).find(s), std::string::npos) << e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type for " << j.dump() << ": " << e.what();
+  }
+}
+
+TEST(ImageProcessorErrors, BadConfigs) {
+  const std::string file = "bad/preprocessor_config.json";
+  const json vit = {{"image_processor_type", "ViTImageProcessor"}};
+  auto with = [&](const char* key, const json& v) {
+    json j = vit;
+    j[key] = v;
+    return j;
+  };
+  expect_config_error<ved::ConfigError>(json::array(), {file});
+  expect_config_error<ved::ConfigError>(json::object(), {file, "image_processor_type"});
+  expect_config_error<ved::ConfigError>(json{{"image_processor_type", "CLIPImageProcessor"}},
+                                        {file, "CLIPImageProcessor"});
+  expect_config_error<ved::ConfigError>(json{{"image_processor_type", 3}}, {file, "image_processor_type"});
+  expect_config_error<ved::ConfigError>(with("do_resize", "yes"), {file, "do_resize"});
+  expect_config_error<ved::ConfigError>(with("do_normalize", 1), {file, "do_normalize"});
+  expect_config_error<ved::ConfigError>(with("size", "224"), {file, "size"});
+  expect_config_error<ved::ConfigError>(with("size", -5), {file, "size"});
+  expect_config_error<ved::ConfigError>(with("size", 1e9), {file, "size"});
+  expect_config_error<ved::ConfigError>(with("size", {1, 2, 3}), {file, "size"});
+  expect_config_error<ved::ConfigError>(with("size", {{"shortest_edge", 224}}), {file, "size"});
+  expect_config_error<ved::ConfigError>(with("size", {{"height", 224}, {"width", "224"}}), {file, "size"});
+  expect_config_error<ved::ConfigError>(with("resample", 7), {file, "resample"});
+  expect_config_error<ved::ConfigError>(with("resample", "bilinear"), {file, "resample"});
+  expect_config_error<ved::ConfigError>(with("rescale_factor", "1/255"), {file, "rescale_factor"});
+  expect_config_error<ved::ConfigError>(with("image_mean", {0.5, 0.5}), {file, "image_mean"});
+  expect_config_error<ved::ConfigError>(with("image_std", {0.5, "x", 0.5}), {file, "image_std"});
+  expect_config_error<ved::ConfigError>(with("image_std", {0.5, 0.0, 0.5}), {file, "image_std"});
+  json deit = {{"image_processor_type", "DeiTImageProcessor"}, {"crop_size", {{"width", 3}}}};
+  expect_config_error<ved::ConfigError>(deit, {file, "crop_size"});
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = ::testing::TempDir() + "ved_processor_test_XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    const char* p = ::mkdtemp(buf.data());
+    EXPECT_NE(p, nullptr);
+    path_ = p ? p : "";
+  }
+  ~TempDir() {
+    std::remove((path_ + "/preprocessor_config.json").c_str());
+    ::rmdir(path_.c_str());
+  }
+  std::string write_config(const std::string& text) {
+    std::ofstream(path_ + "/preprocessor_config.json") << text;
+    return path_;
+  }
+
+ private:
+  std::string path_;
+};
+
+TEST(ImageProcessorErrors, FromPretrainedFiles) {
+  EXPECT_THROW(ImageProcessor::from_pretrained("/nonexistent/model"), ved::IoError);
+  TempDir dir;
+  const std::string d = dir.write_config("{\"image_processor_type\": \"ViTImageProcessor\", ");
+  try {
+    ImageProcessor::from_pretrained(d);
+    ADD_FAILURE() << "malformed JSON accepted";
+  } catch (const ved::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("preprocessor_config.json"), std::string::npos) << e.what();
+  }
+  dir.write_config("{\"image_processor_type\": \"ViTImageProcessor\", \"do_rescale\": \"no\"}");
+  try {
+    ImageProcessor::from_pretrained(d);
+    ADD_FAILURE() << "bad field type accepted";
+  } catch (const ved::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("preprocessor_config.json"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("do_rescale"), std::string::npos) << e.what();
+  }
+  dir.write_config("{\"image_processor_type\": \"ViTImageProcessor\", \"size\": 16}");
+  EXPECT_EQ(ImageProcessor::from_pretrained(d).size(), (ved::ImageSize{16, 16}));
+  // A path to the file itself works too.
+  EXPECT_EQ(ImageProcessor::from_pretrained(d + "/preprocessor_config.json").size(),
+            (ved::ImageSize{16, 16}));
+}
+
+TEST(ImageProcessor, DonutPadsSmallImagesAndRejectsLargeOnesWithoutThumbnail) {
+  const ImageProcessor p = ImageProcessor::from_json(
+      json{{"image_processor_type", "DonutImageProcessor"},
+           {"size", {{"height", 8}, {"width", 6}}},
+           {"do_resize", false},
+           {"do_thumbnail", false}},
+      "donut.json");
+  Image small(3, 2);
+  std::fill(small.rgb.begin(), small.rgb.end(), 255);
+  const Image out = p.prepare(small);
+  ASSERT_EQ(out.width, 6);
+  ASSERT_EQ(out.height, 8);
+  // top = (8 - 2) // 2 = 3, left = (6 - 3) // 2 = 1
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 6; ++x)
+      EXPECT_EQ(out.row(y)[x * 3], (y >= 3 && y < 5 && x >= 1 && x < 4) ? 255 : 0) << y << "," << x;
+  EXPECT_THROW(p.prepare(Image(7, 2)), ved::InvalidArgument);
+}
+
+TEST(ImageProcessor, CenterCropPadsWithCeilOffset) {
+  Image img(3, 5);
+  std::fill(img.rgb.begin(), img.rgb.end(), 9);
+  // Crop 4 high x 6 wide: rows (5 - 4) // 2 = 0.., columns padded with ceil((6 - 3) / 2) = 2.
+  const Image out = ved::detail::center_crop(img, 4, 6);
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 6; ++x) EXPECT_EQ(out.row(y)[x * 3], (x >= 2 && x < 5) ? 9 : 0);
+}
+
+// ---- resampling properties (beyond the fixture parity above) ----
+
+Image random_image(int w, int h, unsigned seed) {
+  std::mt19937 rng(seed);
+  Image img(w, h);
+  for (auto& v : img.rgb) v = static_cast<uint8_t>(rng());
+  return img;
+}
+
+TEST(Resize, SameSizeIsIdentityAndConstantsStayConstant) {
+  const Image img = random_image(17, 9, 1);
+  for (Resample r : {Resample::Nearest, Resample::Bilinear, Resample::Bicubic, Resample::Lanczos,
+                     Resample::Box, Resample::Hamming}) {
+    EXPECT_TRUE(ved::resize_image(img, 17, 9, r).rgb == img.rgb) << ved::resample_name(r);
+    Image flat(23, 11);
+    std::fill(flat.rgb.begin(), flat.rgb.end(), 77);
+    for (auto [w, h] : {std::pair<int, int>{5, 3}, {40, 40}, {23, 4}, {3, 11}, {1, 1}}) {
+      const Image out = ved::resize_image(flat, w, h, r);
+      ASSERT_EQ(out.width, w);
+      ASSERT_EQ(out.height, h);
+      for (uint8_t v : out.rgb) ASSERT_EQ(v, 77) << ved::resample_name(r) << " " << w << "x" << h;
+    }
+  }
+}
+
+TEST(Resize, IntegerBoxDownscaleRoundsPerPass) {
+  // BOX with an integer factor: weights 1/4 exactly. PIL rounds after the horizontal pass and
+  // again after the vertical one; reduce() rounds the block mean once.
+  const Image img = random_image(12, 8, 2);
+  const Image out = ved::resize_image(img, 3, 2, Resample::Box);
+  const Image red = ved::reduce_image(img, 4, 4);
+  for (int y = 0; y < 2; ++y)
+    for (int x = 0; x < 3; ++x)
+      for (int c = 0; c < 3; ++c) {
+        int sum = 0, two_pass = 0;
+        for (int dy = 0; dy < 4; ++dy) {
+          int row = 0;
+          for (int dx = 0; dx < 4; ++dx) row += img.row(y * 4 + dy)[(x * 4 + dx) * 3 + c];
+          sum += row;
+          two_pass += (row + 2) / 4;
+        }
+        EXPECT_EQ(out.row(y)[x * 3 + c], (two_pass + 2) / 4);
+        EXPECT_EQ(red.row(y)[x * 3 + c], (sum + 8) / 16);
+      }
+}
+
+TEST(Resize, ReduceHandlesPartialBlocks) {
+  const Image img = random_image(7, 5, 3);
+  const Image out = ved::reduce_image(img, 3, 2);
+  ASSERT_EQ(out.width, 3);
+  ASSERT_EQ(out.height, 3);
+  for (int y = 0; y < 3; ++y)
+    for (int x = 0; x < 3; ++x)
+      for (int c = 0; c < 3; ++c) {
+        int sum = 0, n = 0;
+        for (int yy = y * 2; yy < std::min(5, y * 2 + 2); ++yy)
+          for (int xx = x * 3; xx < std::min(7, x * 3 + 3); ++xx) sum += img.row(yy)[xx * 3 + c], ++n;
+        const int want = static_cast<int>(std::floor((sum + n / 2) / double(n)));
+        EXPECT_NEAR(out.row(y)[x * 3 + c], want, 1);  // PIL's reciprocal may truncate by one
+      }
+}
+
+TEST(Resize, NearestPicksPilSamplePositions) {
+  Image img(5, 1);
+  for (int x = 0; x < 5; ++x) img.rgb[x * 3] = img.rgb[x * 3 + 1] = img.rgb[x * 3 + 2] = static_cast<uint8_t>(x);
+  // scale 5/2: centres at 1.25 and 3.75 -> pixels 1 and 3
+  const Image down = ved::resize_image(img, 2, 1, Resample::Nearest);
+  EXPECT_EQ(down.rgb[0], 1);
+  EXPECT_EQ(down.rgb[3], 3);
+  const Image up = ved::resize_image(img, 10, 1, Resample::Nearest);
+  for (int x = 0; x < 10; ++x) EXPECT_EQ(up.rgb[x * 3], x / 2);
+}
+
+TEST(Resize, BilinearUpscaleByTwoKnownValues) {
+  // 2x upscale of [0, 100]: PIL centres at 0.25 and 0.75 give weights (1, 0), (.75, .25), ...
+  Image img(2, 1);
+  img.rgb = {0, 0, 0, 100, 100, 100};
+  const Image out = ved::resize_image(img, 4, 1, Resample::Bilinear);
+  EXPECT_EQ(out.rgb[0], 0);
+  EXPECT_EQ(out.rgb[3], 25);
+  EXPECT_EQ(out.rgb[6], 75);
+  EXPECT_EQ(out.rgb[9], 100);
+}
+
+TEST(Resize, ReducingGapMatchesPlainResizeClosely) {
+  // reducing_gap trades exactness for speed; results stay within a couple of levels.
+  const Image img = random_image(200, 120, 4);
+  const Image a = ved::resize_image(img, 20, 12, Resample::Bicubic);
+  const Image b = ved::resize_image(img, 20, 12, Resample::Bicubic, 2.0);
+  ASSERT_EQ(a.rgb.size(), b.rgb.size());
+  EXPECT_FALSE(a.rgb == b.rgb);  // the reduce step really ran
+  const Image c = ved::resize_image(img, 150, 100, Resample::Bicubic, 2.0);
+  EXPECT_TRUE(c.rgb == ved::resize_image(img, 150, 100, Resample::Bicubic).rgb);  // factor 1: same
+}
+
+TEST(Resize, BadArguments) {
+  const Image img = random_image(4, 4, 5);
+  EXPECT_THROW(ved::resize_image(img, 0, 4, Resample::Bilinear), ved::InvalidArgument);
+  EXPECT_THROW(ved::resize_image(img, 4, -1, Resample::Bilinear), ved::InvalidArgument);
+  EXPECT_THROW(ved::resize_image(img, 100000, 100000, Resample::Bilinear), ved::InvalidArgument);
+  EXPECT_THROW(ved::resize_image(img, 2, 2, Resample::Bilinear, 0.5), ved::InvalidArgument);
+  EXPECT_THROW(ved::resize_image(Image(), 2, 2, Resample::Bilinear), ved::InvalidArgument);
+  Image broken(4, 4);
+  broken.rgb.resize(10);
+  EXPECT_THROW(ved::resize_image(broken, 2, 2, Resample::Bilinear), ved::InvalidArgument);
+  EXPECT_THROW(ved::reduce_image(img, 0, 2), ved::InvalidArgument);
+}
+
+}  // namespace
