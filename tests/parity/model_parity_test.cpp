@@ -73,6 +73,24 @@ TEST_P(ModelParity, GreedyCases) {
 }
 
 // F16 variants hold rounded weights; their expected values were computed from those same weights.
+TEST_P(ModelParity, BeamCases) {
+  const Fixture f(GetParam());
+  const auto model = VisionEncoderDecoderModel::from_pretrained(f.dir);
+  const Tensor<float> pixels = f.expected->tensor<float>("pixel_values");
+  int beam_cases = 0;
+  for (const auto& c : f.meta["generate"]) {
+    if (c["args"].value("num_beams", 1) == 1) continue;
+    SCOPED_TRACE(c["name"].get<std::string>());
+    ++beam_cases;
+    const auto out = model.generate(rows(pixels, c["batch"].get<std::vector<int64_t>>()), c["args"]);
+    EXPECT_EQ(out.sequences, c["sequences"].get<std::vector<std::vector<int64_t>>>());
+    const auto expected = c["sequences_scores"].get<std::vector<float>>();
+    ASSERT_EQ(out.sequences_scores.size(), expected.size());
+    EXPECT_TRUE(all_close(out.sequences_scores.data(), expected.data(), static_cast<int64_t>(expected.size())));
+  }
+  EXPECT_GE(beam_cases, 7);
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, ModelParity,
                          ::testing::Values("models/vit-gpt2", "models/vit-gpt2-proj", "variants/models/vit-gpt2-f16"),
                          [](const auto& info) {

@@ -180,9 +180,12 @@ inline void GenerationConfig::validate() const {
   if (max_new_tokens && *max_new_tokens <= 0) fail("max_new_tokens must be positive, got " + std::to_string(*max_new_tokens));
   if (!max_new_tokens && max_length < 1) fail("max_length must be at least 1, got " + std::to_string(max_length));
   if (num_beams < 1) fail("num_beams must be at least 1, got " + std::to_string(num_beams));
-  if (num_return_sequences < 1 || num_return_sequences > num_beams)
-    fail("num_return_sequences (" + std::to_string(num_return_sequences) + ") must be between 1 and num_beams (" +
+  if (num_return_sequences < 1) fail("num_return_sequences must be at least 1");
+  if (num_beams > 1 && num_return_sequences > num_beams)
+    fail("num_return_sequences (" + std::to_string(num_return_sequences) + ") must not exceed num_beams (" +
          std::to_string(num_beams) + ")");
+  if (num_beams == 1 && !do_sample && num_return_sequences > 1)
+    fail("greedy search returns one sequence per image: num_return_sequences must be 1 without sampling or beams");
   if (do_sample && !(temperature > 0.0)) fail("temperature must be positive when do_sample is true");
   if (do_sample && (top_p < 0.0 || top_p > 1.0)) fail("top_p must be in [0, 1]");
   if (top_k < 0) fail("top_k must be non-negative");

@@ -92,9 +92,14 @@ class VisionEncoderDecoderModel {
   // Generates from the images in pixel_values with `config` (start from generation_config()).
   GenerateOutput generate(const Tensor<float>& pixel_values, const GenerationConfig& config) const {
     config.validate();
-    if (config.num_beams > 1) throw InvalidArgument("generate(): beam search (num_beams > 1) is not implemented yet");
     const Tensor<float> encoder_states = encode(pixel_values);
     DecoderState state = decoder_->start(project(encoder_states));
+    if (config.num_beams > 1) return beam_search(*decoder_, state, config);
+    if (config.num_return_sequences > 1) {  // sampling: num_return_sequences draws per image
+      std::vector<int64_t> rows;
+      for (int64_t b = 0; b < state.batch_size(); ++b) rows.insert(rows.end(), static_cast<size_t>(config.num_return_sequences), b);
+      state.reorder(rows);
+    }
     return greedy_or_sample(*decoder_, state, config);
   }
 
