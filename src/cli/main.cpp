@@ -64,6 +64,11 @@ Args parse(int argc, char** argv) {
       {"generate", {"model", "pixel-values", "batch", "args"}},
       {"forward", {"model", "pixel-values", "decoder-input-ids", "out"}},
       {"preprocess", {"model", "out"}}};
+  static const std::map<std::string, std::vector<std::string>> required = {
+      {"caption", {"model"}},
+      {"generate", {"model", "pixel-values"}},
+      {"forward", {"model", "pixel-values", "decoder-input-ids", "out"}},
+      {"preprocess", {"model", "out"}}};
   Args a;
   if (argc < 2) throw UsageError("no command given");
   a.command = argv[1];
@@ -94,6 +99,7 @@ Args parse(int argc, char** argv) {
     }
     a.options[name] = value;
   }
+  for (const auto& name : required.at(a.command)) a.require(name);
   return a;
 }
 

@@ -163,17 +163,18 @@ inline UnicodeCategory unicode_category(char32_t cp) {
   const auto* begin = std::begin(kCategoryRuns);
   const auto* end = std::end(kCategoryRuns);
   // The last run starting at or before cp; the table starts at U+0000 so there always is one.
-  const auto* it = std::upper_bound(begin, end, static_cast<std::uint32_t>(cp),
-                                    [](std::uint32_t c, const CategoryRun& r) { return c < r.first; });
+  const auto* it =
+      std::upper_bound(begin, end, static_cast<std::uint32_t>(cp),
+                       [](std::uint32_t c, const CategoryRun& r) { return c < r.first; });
   return static_cast<UnicodeCategory>(std::prev(it)->category);
 }
 
 namespace unicode_internal {
 template <std::size_t N>
 bool in_ranges(const CodepointRange (&ranges)[N], char32_t cp) {
-  const auto* it = std::upper_bound(
-      std::begin(ranges), std::end(ranges), static_cast<std::uint32_t>(cp),
-      [](std::uint32_t c, const CodepointRange& r) { return c < r.first; });
+  const auto* it =
+      std::upper_bound(std::begin(ranges), std::end(ranges), static_cast<std::uint32_t>(cp),
+                       [](std::uint32_t c, const CodepointRange& r) { return c < r.first; });
   return it != std::begin(ranges) && cp <= std::prev(it)->last;
 }
 }  // namespace unicode_internal

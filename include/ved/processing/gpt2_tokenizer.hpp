@@ -38,7 +38,8 @@ struct ByteLevelAlphabet {
     for (int b = 0; b < 256; ++b) {
       const bool printable =
           (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-      const char32_t c = printable ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + extra++);
+      const char32_t c =
+          printable ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + extra++);
       append_utf8(byte_to_utf8[static_cast<std::size_t>(b)], c);
       char_to_byte[c] = b;
     }
@@ -157,8 +158,9 @@ class GPT2Tokenizer : public PreTrainedTokenizer {
   GPT2Tokenizer(const std::string& dir, const ClassDefaults& defaults) {
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec))
-      throw IoError(dir + ": not a directory (expected a tokenizer folder with vocab.json + "
-                          "merges.txt or tokenizer.json)");
+      throw IoError(dir +
+                    ": not a directory (expected a tokenizer folder with vocab.json + "
+                    "merges.txt or tokenizer.json)");
     TokenizerInitArgs args = TokenizerInitArgs::load(dir);
     const std::string& where = args.config_path;
 
@@ -301,8 +303,7 @@ class GPT2Tokenizer : public PreTrainedTokenizer {
 
   void init_alphabet_symbols() {
     const auto& alphabet = detail::byte_level_alphabet();
-    for (std::size_t b = 0; b < 256; ++b)
-      byte_symbol_[b] = intern(alphabet.byte_to_utf8[b]);
+    for (std::size_t b = 0; b < 256; ++b) byte_symbol_[b] = intern(alphabet.byte_to_utf8[b]);
   }
 
   void add_merge(const std::string& a, const std::string& b, int32_t rank) {
@@ -388,8 +389,9 @@ class GPT2Tokenizer : public PreTrainedTokenizer {
         for (const auto& p : *list) visit(p);
     }
     if (!byte_level)
-      throw ConfigError(path + ": pre_tokenizer is not ByteLevel, so this is not a GPT-2 style "
-                               "byte-level BPE tokenizer");
+      throw ConfigError(path +
+                        ": pre_tokenizer is not ByteLevel, so this is not a GPT-2 style "
+                        "byte-level BPE tokenizer");
 
     auto vocab = model->find("vocab");
     if (vocab == model->end() || !vocab->is_object())
@@ -512,8 +514,12 @@ class RobertaTokenizer : public GPT2Tokenizer {
   static ClassDefaults roberta_defaults() {
     auto plain = [](const char* s) { return SpecialTokenDefault{s, true, false, true}; };
     // bos, eos, unk, sep, pad, cls, mask
-    return {plain("<s>"),   plain("</s>"), plain("<unk>"),
-            plain("</s>"),  plain("<pad>"), plain("<s>"),
+    return {plain("<s>"),
+            plain("</s>"),
+            plain("<unk>"),
+            plain("</s>"),
+            plain("<pad>"),
+            plain("<s>"),
             SpecialTokenDefault{"<mask>", true, /*lstrip=*/true, /*normalized=*/false}};
   }
 

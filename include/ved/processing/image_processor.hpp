@@ -41,7 +41,7 @@ namespace detail {
 
 // image_transforms.center_crop: crop at ((H - ch) // 2, (W - cw) // 2); on an axis where the crop
 // is larger than the image, the image is first zero-padded with ceil((crop - size) / 2) before it.
-inline Image center_crop(const Image& in, int crop_h, int crop_w) {
+inline Image center_crop_rgb(const Image& in, int crop_h, int crop_w) {
   Image out(crop_w, crop_h);  // zero-filled
   auto axis = [](int size, int crop, int* src, int* dst, int* n) {
     if (crop <= size) {
@@ -60,7 +60,7 @@ inline Image center_crop(const Image& in, int crop_h, int crop_w) {
 }
 
 // Zero padding to out_h x out_w with the image at (top, left).
-inline Image pad_image(const Image& in, int out_h, int out_w, int top, int left) {
+inline Image pad_rgb(const Image& in, int out_h, int out_w, int top, int left) {
   Image out(out_w, out_h);
   for (int y = 0; y < in.height; ++y)
     std::memcpy(out.row(top + y) + static_cast<size_t>(left) * 3, in.row(y),
@@ -184,11 +184,11 @@ class ImageProcessor {
   // The uint8 image after the geometric steps (align, resize, thumbnail, crop, pad), i.e. right
   // before rescale and normalize.
   Image prepare(const Image& image) const {
-    detail::check_image(image, "ImageProcessor::prepare");
+    detail::check_rgb_image(image, "ImageProcessor::prepare");
     Image img = image;
     if (kind_ == Kind::Donut) return prepare_donut(std::move(img));
     if (do_resize_) img = resize_image(img, size_.width, size_.height, resample_);
-    if (do_center_crop_) img = detail::center_crop(img, crop_size_.height, crop_size_.width);
+    if (do_center_crop_) img = detail::center_crop_rgb(img, crop_size_.height, crop_size_.width);
     return img;
   }
 
@@ -226,16 +226,19 @@ class ImageProcessor {
       // Hub) only name the feature extractor; AutoImageProcessor maps it to the image processor.
       std::string fe = detail::get_or<std::string>(j, "feature_extractor_type", "", source);
       const std::string suffix = "FeatureExtractor";
-      if (fe.size() > suffix.size() && fe.compare(fe.size() - suffix.size(), suffix.size(), suffix) == 0)
+      if (fe.size() > suffix.size() &&
+          fe.compare(fe.size() - suffix.size(), suffix.size(), suffix) == 0)
         type = fe.substr(0, fe.size() - suffix.size()) + "ImageProcessor";
       else if (!fe.empty())
         type = fe;
     }
     if (type.empty())
-      throw ConfigError(source + ": missing field 'image_processor_type' (and no "
-                                 "'feature_extractor_type')");
+      throw ConfigError(source +
+                        ": missing field 'image_processor_type' (and no "
+                        "'feature_extractor_type')");
     const std::string fast = "Fast";
-    if (type.size() > fast.size() && type.compare(type.size() - fast.size(), fast.size(), fast) == 0)
+    if (type.size() > fast.size() &&
+        type.compare(type.size() - fast.size(), fast.size(), fast) == 0)
       type.resize(type.size() - fast.size());
     return type;
   }
@@ -261,7 +264,8 @@ class ImageProcessor {
       return {s, s};
     }
     if (v.is_array()) {
-      if (v.size() != 2) throw ConfigError(where + " must be a list of 2 integers, got " + v.dump());
+      if (v.size() != 2)
+        throw ConfigError(where + " must be a list of 2 integers, got " + v.dump());
       const int a = positive_int(v[0], where + "[0]"), b = positive_int(v[1], where + "[1]");
       return list_is_wh ? ImageSize{b, a} : ImageSize{a, b};
     }
@@ -301,7 +305,8 @@ class ImageProcessor {
     std::array<double, 3> out{};
     for (size_t c = 0; c < 3; ++c) {
       if (!(*it)[c].is_number())
-        throw ConfigError(where + "[" + std::to_string(c) + "] is not a number: " + (*it)[c].dump());
+        throw ConfigError(where + "[" + std::to_string(c) +
+                          "] is not a number: " + (*it)[c].dump());
       out[c] = (*it)[c].get<double>();
     }
     return out;
@@ -315,7 +320,8 @@ class ImageProcessor {
     if (do_resize_) {
       // get_resize_output_image_size(size=min(H, W), default_to_square=False)
       const int64_t s = std::min(H, W);
-      const int64_t shorter = std::min(img.width, img.height), longer = std::max(img.width, img.height);
+      const int64_t shorter = std::min(img.width, img.height),
+                    longer = std::max(img.width, img.height);
       const int64_t new_long = static_cast<int64_t>(static_cast<double>(s * longer) / shorter);
       if (new_long > kMaxImageSide)
         throw InvalidArgument(source_ + ": resizing a " + std::to_string(img.width) + "x" +
@@ -346,7 +352,7 @@ class ImageProcessor {
         throw InvalidArgument(source_ + ": cannot pad a " + std::to_string(img.width) + "x" +
                               std::to_string(img.height) + " image to " + std::to_string(W) + "x" +
                               std::to_string(H) + " (it is larger; enable do_thumbnail)");
-      img = detail::pad_image(img, H, W, (H - img.height) / 2, (W - img.width) / 2);
+      img = detail::pad_rgb(img, H, W, (H - img.height) / 2, (W - img.width) / 2);
     }
     return img;
   }

@@ -32,12 +32,18 @@ enum class Resample { Nearest = 0, Lanczos = 1, Bilinear = 2, Bicubic = 3, Box =
 
 inline const char* resample_name(Resample r) {
   switch (r) {
-    case Resample::Nearest: return "NEAREST";
-    case Resample::Lanczos: return "LANCZOS";
-    case Resample::Bilinear: return "BILINEAR";
-    case Resample::Bicubic: return "BICUBIC";
-    case Resample::Box: return "BOX";
-    case Resample::Hamming: return "HAMMING";
+    case Resample::Nearest:
+      return "NEAREST";
+    case Resample::Lanczos:
+      return "LANCZOS";
+    case Resample::Bilinear:
+      return "BILINEAR";
+    case Resample::Bicubic:
+      return "BICUBIC";
+    case Resample::Box:
+      return "BOX";
+    case Resample::Hamming:
+      return "HAMMING";
   }
   return "?";
 }
@@ -49,6 +55,26 @@ inline bool resample_from_int(int64_t v, Resample* out) {
 }
 
 namespace detail {
+
+inline void check_rgb_image(const Image& img, const char* what) {
+  if (img.width <= 0 || img.height <= 0 ||
+      img.rgb.size() != static_cast<size_t>(img.width) * img.height * 3)
+    throw InvalidArgument(std::string(what) + ": invalid image (" + std::to_string(img.width) +
+                          "x" + std::to_string(img.height) + " with " +
+                          std::to_string(img.rgb.size()) + " bytes)");
+}
+
+inline void check_resize_target(int width, int height, const char* what) {
+  if (width < 1 || height < 1 || width > kMaxImageSide || height > kMaxImageSide ||
+      static_cast<int64_t>(width) * height > kMaxImagePixels)
+    throw InvalidArgument(std::string(what) + ": output size " + std::to_string(width) + "x" +
+                          std::to_string(height) + " is empty or exceeds the image limits");
+}
+
+}  // namespace detail
+
+// Internals of PIL's resampler (libImaging/Resample.c and Geometry.c).
+namespace detail::pil {
 
 constexpr int kResamplePrecisionBits = 32 - 8 - 2;
 
@@ -62,12 +88,18 @@ inline double rounded(double x) {
 
 inline double filter_support(Resample f) {
   switch (f) {
-    case Resample::Box: return 0.5;
-    case Resample::Bilinear: return 1.0;
-    case Resample::Hamming: return 1.0;
-    case Resample::Bicubic: return 2.0;
-    case Resample::Lanczos: return 3.0;
-    case Resample::Nearest: break;
+    case Resample::Box:
+      return 0.5;
+    case Resample::Bilinear:
+      return 1.0;
+    case Resample::Hamming:
+      return 1.0;
+    case Resample::Bicubic:
+      return 2.0;
+    case Resample::Lanczos:
+      return 3.0;
+    case Resample::Nearest:
+      break;
   }
   return 0.0;
 }
@@ -81,7 +113,8 @@ inline double sinc(double x) {
 // The filter kernels, with PIL's exact expressions (including its float constants in HAMMING).
 inline double filter_value(Resample f, double x) {
   switch (f) {
-    case Resample::Box: return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0;
+    case Resample::Box:
+      return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0;
     case Resample::Bilinear:
       if (x < 0.0) x = -x;
       return x < 1.0 ? 1.0 - x : 0.0;
@@ -108,7 +141,8 @@ inline double filter_value(Resample f, double x) {
     }
     case Resample::Lanczos:
       return (-3.0 <= x && x < 3.0) ? sinc(x) * sinc(x / 3) : 0.0;
-    case Resample::Nearest: break;
+    case Resample::Nearest:
+      break;
   }
   return 0.0;
 }
@@ -206,21 +240,6 @@ inline void resample_vertical(const Image& in, Image& out, const ResampleWeights
   }
 }
 
-inline void check_image(const Image& img, const char* what) {
-  if (img.width <= 0 || img.height <= 0 ||
-      img.rgb.size() != static_cast<size_t>(img.width) * img.height * 3)
-    throw InvalidArgument(std::string(what) + ": invalid image (" + std::to_string(img.width) +
-                          "x" + std::to_string(img.height) + " with " +
-                          std::to_string(img.rgb.size()) + " bytes)");
-}
-
-inline void check_output_size(int width, int height, const char* what) {
-  if (width < 1 || height < 1 || width > kMaxImageSide || height > kMaxImageSide ||
-      static_cast<int64_t>(width) * height > kMaxImagePixels)
-    throw InvalidArgument(std::string(what) + ": output size " + std::to_string(width) + "x" +
-                          std::to_string(height) + " is empty or exceeds the image limits");
-}
-
 // PIL's ImagingScaleAffine for NEAREST: sample positions accumulate in double, as in PIL.
 inline Image resample_nearest(const Image& in, int width, int height, const float box[4]) {
   Image out(width, height);  // zero-filled, as PIL's `fill`
@@ -283,13 +302,13 @@ inline Image resample_box(const Image& in, int width, int height, Resample f, co
   return need_h ? temp : in;
 }
 
-}  // namespace detail
+}  // namespace detail::pil
 
 // PIL's Image.reduce((factor_x, factor_y)): each output pixel is the rounded mean of a
 // factor_x x factor_y block (partial blocks at the right and bottom edges average what exists).
 // PIL divides with a float-derived reciprocal, reproduced here.
 inline Image reduce_image(const Image& in, int factor_x, int factor_y) {
-  detail::check_image(in, "reduce_image");
+  detail::check_rgb_image(in, "reduce_image");
   if (factor_x < 1 || factor_y < 1)
     throw InvalidArgument("reduce_image: factors must be >= 1, got " + std::to_string(factor_x) +
                           "x" + std::to_string(factor_y));
@@ -322,8 +341,8 @@ inline Image reduce_image(const Image& in, int factor_x, int factor_y) {
 // box that maps onto the original extent (this is what thumbnail() does with gap 2).
 inline Image resize_image(const Image& in, int width, int height, Resample f,
                           double reducing_gap = 0.0) {
-  detail::check_image(in, "resize_image");
-  detail::check_output_size(width, height, "resize_image");
+  detail::check_rgb_image(in, "resize_image");
+  detail::check_resize_target(width, height, "resize_image");
   if (reducing_gap > 0.0 && reducing_gap < 1.0)
     throw InvalidArgument("resize_image: reducing_gap must be 1.0 or greater, got " +
                           std::to_string(reducing_gap));
@@ -340,10 +359,10 @@ inline Image resize_image(const Image& in, int width, int height, Resample f,
       const Image reduced = reduce_image(in, fx, fy);
       const float rbox[4] = {0.0f, 0.0f, static_cast<float>(static_cast<double>(in.width) / fx),
                              static_cast<float>(static_cast<double>(in.height) / fy)};
-      return detail::resample_box(reduced, width, height, f, rbox);
+      return detail::pil::resample_box(reduced, width, height, f, rbox);
     }
   }
-  return detail::resample_box(in, width, height, f, box);
+  return detail::pil::resample_box(in, width, height, f, box);
 }
 
 }  // namespace ved

@@ -552,12 +552,14 @@ struct TokenizerInitArgs {
       auto extra = a.config.find("additional_special_tokens");
       if (extra != a.config.end() && extra->is_array())
         for (const auto& v : *extra) special_strings.insert(content_of(v));
+      // These tokens do not replace the special tokens' own AddedTokens (transformers means
+      // to record them for that, but keys its map by an unrelated variable), so a <mask> from
+      // special_tokens_map.json keeps its lstrip.
       for (auto& [content, id] : detail::read_token_id_map(added_path)) {
         AddedToken t;
         t.content = content;
         t.special = special_strings.count(content) > 0;
         t.normalized = !t.special;
-        added_tokens_map[content] = t;
         a.added_tokens_decoder[id] = std::move(t);
       }
     }
@@ -656,8 +658,7 @@ class PreTrainedTokenizer : public Tokenizer {
   // tokens that are not special are emitted verbatim between them (so that byte-level symbols
   // and plain text are never mixed), joined with a space when `spaces_between_special_tokens`.
   std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens,
-                     bool clean_up_tokenization_spaces,
-                     bool spaces_between_special_tokens) const {
+                     bool clean_up_tokenization_spaces, bool spaces_between_special_tokens) const {
     const std::vector<std::string> tokens = convert_ids_to_tokens(ids, skip_special_tokens);
     std::vector<std::string> sub_texts;
     std::vector<std::string> current;
@@ -729,9 +730,8 @@ class PreTrainedTokenizer : public Tokenizer {
       }
       std::optional<std::string> token = model_id_to_token(id);
       if (!token)
-        throw InvalidArgument("token id " + std::to_string(id) +
-                              " is not in the vocabulary (" + std::to_string(vocab_size()) +
-                              " tokens) nor an added token");
+        throw InvalidArgument("token id " + std::to_string(id) + " is not in the vocabulary (" +
+                              std::to_string(vocab_size()) + " tokens) nor an added token");
       tokens.push_back(std::move(*token));
     }
     return tokens;

@@ -1,0 +1,162 @@
+// The `ved` command line, end to end on the fixture models.
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <sys/wait.h>
+
+#include "../test_util.hpp"
+#include "ved/ved.hpp"
+
+namespace ved {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status;
+  std::string out;  // stdout and stderr together
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+Result ved_cli(const std::vector<std::string>& args) {
+  std::string cmd = quote(VED_CLI_PATH);
+  for (const auto& a : args) cmd += " " + quote(a);
+  cmd += " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int st = ::pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+std::string temp_file(const std::string& name) {
+  return (fs::temp_directory_path() / ("ved_cli_" + std::to_string(::getpid()) + "_" + name)).string();
+}
+
+std::string join(const std::vector<int64_t>& v) {
+  std::string s;
+  for (int64_t x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
+}
+
+class CliGenerate : public ::testing::TestWithParam<std::string> {};
+
+// Every generate() case of the fixture, through `ved generate --json`.
+TEST_P(CliGenerate, ReproducesEveryCase) {
+  const std::string dir = test::fixture("models/" + GetParam());
+  const detail::json meta = detail::read_json_file(dir + "/expected.json");
+  int cases = 0;
+  for (const auto& c : meta["generate"]) {
+    SCOPED_TRACE(c["name"].get<std::string>());
+    const Result r = ved_cli({"generate", "--model", dir, "--pixel-values", dir + "/expected.safetensors", "--batch",
+                              join(c["batch"].get<std::vector<int64_t>>()), "--args", c["args"].dump(), "--json"});
+    ASSERT_EQ(r.status, 0) << r.out;
+    const detail::json got = detail::json::parse(r.out);
+    EXPECT_EQ(got["sequences"], c["sequences"]);
+    if (c.contains("sequences_scores")) {
+      const auto a = got["sequences_scores"].get<std::vector<float>>(), e = c["sequences_scores"].get<std::vector<float>>();
+      ASSERT_EQ(a.size(), e.size());
+      EXPECT_TRUE(test::all_close(a.data(), e.data(), static_cast<int64_t>(e.size())));
+    } else {
+      EXPECT_FALSE(got.contains("sequences_scores"));
+    }
+    ++cases;
+  }
+  EXPECT_EQ(cases, 15);
+}
+
+TEST_P(CliGenerate, ForwardMatchesLogits) {
+  const std::string dir = test::fixture("models/" + GetParam());
+  const std::string out = temp_file(GetParam() + "_forward.safetensors");
+  const Result r = ved_cli({"forward", "--model", dir, "--pixel-values", dir + "/expected.safetensors", "--decoder-input-ids",
+                            dir + "/expected.safetensors", "--out", out});
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto got = SafetensorsFile::open(out);
+  const auto expected = SafetensorsFile::open(dir + "/expected.safetensors");
+  EXPECT_TRUE(test::all_close(got->tensor<float>("logits"), expected->tensor<float>("logits")));
+  EXPECT_TRUE(test::all_close(got->tensor<float>("encoder_last_hidden_state"), expected->tensor<float>("encoder_last_hidden_state")));
+  fs::remove(out);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CliGenerate, ::testing::Values("vit-gpt2", "vit-gpt2-proj"),
+                         [](const auto& info) { return info.param == "vit-gpt2" ? std::string("vit_gpt2") : std::string("vit_gpt2_proj"); });
+
+const std::string kDemo = std::string(VED_TEST_DATA) + "/../../examples/models/demo-vit-gpt2";
+const std::string kImage = test::fixture("images/inputs/coco_000000039769.png");
+
+TEST(Cli, PreprocessMatchesTransformers) {
+  // The demo checkpoint's preprocessor_config.json is the vit-32 fixture processor.
+  const std::string out = temp_file("pixels.safetensors");
+  const Result r = ved_cli({"preprocess", "--model", kDemo, "--out", out, kImage});
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto expected = SafetensorsFile::open(test::fixture("images/vit-32/expected.safetensors"));
+  EXPECT_TRUE(test::all_close(SafetensorsFile::open(out)->tensor<float>("pixel_values"),
+                              expected->tensor<float>("coco_000000039769.png"), 1e-6, 0));
+  fs::remove(out);
+}
+
+TEST(Cli, CaptionRunsTheWholePipeline) {
+  const Result r = ved_cli({"caption", "--model", kDemo, "--json", "--args", R"({"max_new_tokens": 12})", kImage, kImage});
+  ASSERT_EQ(r.status, 0) << r.out;
+  const detail::json got = detail::json::parse(r.out);
+  ASSERT_EQ(got.size(), 2u);
+  // The same image twice gives the same text, and the library API agrees with the CLI.
+  EXPECT_EQ(got[0]["text"], got[1]["text"]);
+  const auto model = VisionEncoderDecoderModel::from_pretrained(kDemo);
+  const auto pixels = ImageProcessor::from_pretrained(kDemo).preprocess(load_image(kImage));
+  const auto out = model.generate(pixels, {{"max_new_tokens", 12}});
+  EXPECT_EQ(got[0]["sequence"], detail::json(out.sequences[0]));
+  EXPECT_EQ(got[0]["text"], Tokenizer::from_pretrained(kDemo)->decode(out.sequences[0]));
+  EXPECT_EQ(got[0]["sequence"].size(), 13u);
+}
+
+TEST(CliBadInput, UsageErrors) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {},
+           {"translate"},
+           {"generate", "--model"},
+           {"generate", "--model", kDemo, "--pixel-values", "x", "--beams", "4"},
+           {"caption", "--model", kDemo},
+           {"forward", "--model", kDemo, "--pixel-values", "x"}}) {
+    const Result r = ved_cli(args);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("usage:"), std::string::npos) << r.out;
+  }
+}
+
+TEST(CliBadInput, ErrorsNameTheCulprit) {
+  const std::string dir = test::fixture("models/vit-gpt2");
+  const std::string px = dir + "/expected.safetensors";
+  struct Case {
+    std::vector<std::string> args;
+    std::string needle;
+  };
+  for (const auto& c : std::vector<Case>{
+           {{"generate", "--model", "/nonexistent", "--pixel-values", px}, "/nonexistent"},
+           {{"generate", "--model", dir, "--pixel-values", "/nonexistent.safetensors"}, "/nonexistent.safetensors"},
+           {{"generate", "--model", dir, "--pixel-values", dir + "/model.safetensors"}, "pixel_values"},
+           {{"generate", "--model", dir, "--pixel-values", px, "--args", R"({"num_beamz": 4})"}, "num_beamz"},
+           {{"generate", "--model", dir, "--pixel-values", px, "--args", "{max_new_tokens: 3}"}, "--args"},
+           {{"generate", "--model", dir, "--pixel-values", px, "--batch", "0,7"}, "7"},
+           {{"caption", "--model", kDemo, "/nonexistent.png"}, "/nonexistent.png"},
+       }) {
+    const Result r = ved_cli(c.args);
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("ved: error:"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(c.needle), std::string::npos) << r.out;
+  }
+}
+
+}  // namespace
+}  // namespace ved
