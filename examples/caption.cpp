@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
     const auto tokenizer = ved::Tokenizer::from_pretrained(argv[1]);
     for (int i = 2; i < argc; ++i) {
       const ved::Tensor<float> pixels = processor.preprocess(ved::load_image(argv[i]));
-      const ved::GenerateOutput out = model.generate(pixels, {{"max_new_tokens", 20}, {"num_beams", 4}});
+      const ved::GenerateOutput out =
+          model.generate(pixels, {{"max_new_tokens", 20}, {"num_beams", 4}});
       std::cout << argv[i] << ": " << tokenizer->decode(out.sequences[0]) << "\n";
     }
   } catch (const ved::Error& e) {

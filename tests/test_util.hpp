@@ -2,14 +2,67 @@
 
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <string>
+#include <unistd.h>
 
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <string_view>
+
+#include "ved/detail/file.hpp"
 #include "ved/detail/json.hpp"
 #include "ved/io/safetensors.hpp"
 #include "ved/tensor.hpp"
 
 namespace ved::test {
+
+namespace fs = std::filesystem;
+
+inline std::string read_file(const std::string& path) { return detail::read_file(path); }
+
+template <typename Bytes, typename = std::enable_if_t<!std::is_array_v<Bytes>>>
+void write_file(const std::string& path, const Bytes& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  EXPECT_TRUE(out.good()) << "cannot write " << path;
+}
+inline void write_file(const std::string& path, std::string_view text) { write_file<std::string_view>(path, text); }
+
+// A fresh, empty directory, removed with its contents when the test ends.
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path_ = fs::temp_directory_path() / ("ved_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const fs::path& path() const { return path_; }
+  std::string str() const { return path_.string(); }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  // Writes `bytes` to `name` in this directory and returns its path.
+  template <typename Bytes, typename = std::enable_if_t<!std::is_array_v<Bytes>>>
+  std::string write(const std::string& name, const Bytes& bytes) const {
+    write_file(file(name), bytes);
+    return file(name);
+  }
+  std::string write(const std::string& name, std::string_view text) const {
+    write_file(file(name), text);
+    return file(name);
+  }
+
+ private:
+  fs::path path_;
+};
 
 inline std::string data_path(const std::string& rel) { return std::string(VED_TEST_DATA) + "/" + rel; }
 inline std::string fixture(const std::string& rel) { return data_path("fixtures/" + rel); }

@@ -22,7 +22,9 @@ struct PretrainedConfig {
 
   bool has(const char* key) const { return raw.contains(key) && !raw[key].is_null(); }
   template <typename T>
-  T get(const char* key, T fallback) const { return detail::get_or<T>(raw, key, fallback, source); }
+  T get(const char* key, T fallback) const {
+    return detail::get_or<T>(raw, key, fallback, source);
+  }
   template <typename T>
   std::optional<T> get_optional(const char* key) const {
     if (!has(key)) return std::nullopt;
@@ -31,19 +33,22 @@ struct PretrainedConfig {
 };
 
 // A token id field that transformers accepts as an int or a list of ints (eos_token_id).
-inline std::vector<int64_t> token_id_list(const detail::json& j, const char* key, const std::string& where) {
+inline std::vector<int64_t> token_id_list(const detail::json& j, const char* key,
+                                          const std::string& where) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return {};
   if (it->is_number_integer()) return {it->get<int64_t>()};
   if (it->is_array()) {
     std::vector<int64_t> ids;
     for (const auto& v : *it) {
-      if (!v.is_number_integer()) throw ConfigError(where + ": field '" + key + "' must hold integers");
+      if (!v.is_number_integer())
+        throw ConfigError(where + ": field '" + key + "' must hold integers");
       ids.push_back(v.get<int64_t>());
     }
     return ids;
   }
-  throw ConfigError(where + ": field '" + key + "' must be an integer or a list of integers, got " + it->type_name());
+  throw ConfigError(where + ": field '" + key + "' must be an integer or a list of integers, got " +
+                    it->type_name());
 }
 
 struct VisionEncoderDecoderConfig {
@@ -63,7 +68,8 @@ struct VisionEncoderDecoderConfig {
     c.source = source;
     const std::string type = detail::get_or<std::string>(j, "model_type", "", source);
     if (type != "vision-encoder-decoder")
-      throw ConfigError(source + ": model_type is '" + type + "', expected 'vision-encoder-decoder'");
+      throw ConfigError(source + ": model_type is '" + type +
+                        "', expected 'vision-encoder-decoder'");
     c.encoder = sub_config(j, "encoder", source);
     c.decoder = sub_config(j, "decoder", source);
     c.decoder_start_token_id = optional_id(j, "decoder_start_token_id", source);
@@ -74,9 +80,11 @@ struct VisionEncoderDecoderConfig {
   }
 
  private:
-  static PretrainedConfig sub_config(const detail::json& j, const char* key, const std::string& source) {
+  static PretrainedConfig sub_config(const detail::json& j, const char* key,
+                                     const std::string& source) {
     auto it = j.find(key);
-    if (it == j.end() || !it->is_object()) throw ConfigError(source + ": missing '" + key + "' sub-config object");
+    if (it == j.end() || !it->is_object())
+      throw ConfigError(source + ": missing '" + key + "' sub-config object");
     PretrainedConfig c;
     c.source = source + ": " + key;
     c.raw = *it;
@@ -85,10 +93,12 @@ struct VisionEncoderDecoderConfig {
     return c;
   }
 
-  static std::optional<int64_t> optional_id(const detail::json& j, const char* key, const std::string& source) {
+  static std::optional<int64_t> optional_id(const detail::json& j, const char* key,
+                                            const std::string& source) {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) return std::nullopt;
-    if (!it->is_number_integer()) throw ConfigError(source + ": field '" + key + "' must be an integer");
+    if (!it->is_number_integer())
+      throw ConfigError(source + ": field '" + key + "' must be an integer");
     return it->get<int64_t>();
   }
 };

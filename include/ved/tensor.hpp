@@ -37,7 +37,8 @@ inline int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
   for (int64_t d : shape) {
     if (d < 0) throw InvalidArgument("negative dimension in shape " + shape_str(shape));
-    if (d != 0 && n > INT64_MAX / d) throw InvalidArgument("shape " + shape_str(shape) + " overflows");
+    if (d != 0 && n > INT64_MAX / d)
+      throw InvalidArgument("shape " + shape_str(shape) + " overflows");
     n *= d;
   }
   return n;
@@ -70,8 +71,8 @@ class Tensor {
   static Tensor from_vector(Shape shape, const std::vector<T>& values) {
     Tensor t(std::move(shape));
     if (static_cast<int64_t>(values.size()) != t.numel())
-      throw InvalidArgument("from_vector: " + std::to_string(values.size()) +
-                            " values for shape " + shape_str(t.shape()));
+      throw InvalidArgument("from_vector: " + std::to_string(values.size()) + " values for shape " +
+                            shape_str(t.shape()));
     std::copy(values.begin(), values.end(), t.data());
     return t;
   }
@@ -81,6 +82,14 @@ class Tensor {
   int64_t dim(int64_t i) const { return shape_.at(static_cast<size_t>(i < 0 ? ndim() + i : i)); }
   int64_t numel() const { return numel_; }
   bool empty() const { return data_ == nullptr; }
+
+  // Row-major strides in elements. Every ved tensor is contiguous: views only narrow the leading
+  // dimension, so the strides follow from the shape.
+  Shape strides() const {
+    Shape s(shape_.size(), 1);
+    for (size_t i = shape_.size(); i-- > 1;) s[i - 1] = s[i] * shape_[i];
+    return s;
+  }
 
   T* data() { return data_.get(); }
   const T* data() const { return data_.get(); }
@@ -93,7 +102,9 @@ class Tensor {
   const T& operator()(std::initializer_list<int64_t> idx) const { return data()[offset(idx)]; }
 
   // View of entry i along the leading dimension.
-  Tensor operator[](int64_t i) const { return slice(i, i + 1).reshape(Shape(shape_.begin() + 1, shape_.end())); }
+  Tensor operator[](int64_t i) const {
+    return slice(i, i + 1).reshape(Shape(shape_.begin() + 1, shape_.end()));
+  }
 
   // View of rows [begin, end) along the leading dimension.
   Tensor slice(int64_t begin, int64_t end) const {
@@ -145,7 +156,8 @@ class Tensor {
     int64_t off = 0;
     size_t d = 0;
     for (int64_t i : idx) {
-      if (i < 0 || i >= shape_[d]) throw InvalidArgument("index out of range for " + shape_str(shape_));
+      if (i < 0 || i >= shape_[d])
+        throw InvalidArgument("index out of range for " + shape_str(shape_));
       off = off * shape_[d++] + i;
     }
     return off;

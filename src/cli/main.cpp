@@ -106,13 +106,15 @@ Args parse(int argc, char** argv) {
 ved::detail::json generate_kwargs(const Args& a) {
   if (!a.options.count("args")) return ved::detail::json::object();
   ved::detail::json j = ved::detail::parse_json(a.options.at("args"), "--args");
-  if (!j.is_object()) throw UsageError("--args must be a JSON object, e.g. '{\"max_new_tokens\": 12}'");
+  if (!j.is_object())
+    throw UsageError("--args must be a JSON object, e.g. '{\"max_new_tokens\": 12}'");
   return j;
 }
 
 ved::Tensor<float> read_pixel_values(const std::string& path) {
   auto f = ved::SafetensorsFile::open(path);
-  if (!f->contains("pixel_values")) throw ved::WeightError(path + ": no tensor named 'pixel_values'");
+  if (!f->contains("pixel_values"))
+    throw ved::WeightError(path + ": no tensor named 'pixel_values'");
   return f->tensor<float>("pixel_values");
 }
 
@@ -129,9 +131,11 @@ std::vector<int64_t> parse_batch(const std::string& spec, int64_t available) {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (item.empty() || used != item.size()) throw UsageError("--batch: '" + item + "' is not an index");
+    if (item.empty() || used != item.size())
+      throw UsageError("--batch: '" + item + "' is not an index");
     if (v < 0 || v >= available)
-      throw ved::InvalidArgument("--batch: index " + item + " is out of range for " + std::to_string(available) + " images");
+      throw ved::InvalidArgument("--batch: index " + item + " is out of range for " +
+                                 std::to_string(available) + " images");
     idx.push_back(v);
     pos = comma + 1;
   }
@@ -157,7 +161,8 @@ void print_generate(const ved::GenerateOutput& out, bool json) {
     return;
   }
   for (size_t i = 0; i < out.sequences.size(); ++i) {
-    for (size_t t = 0; t < out.sequences[i].size(); ++t) std::cout << (t ? " " : "") << out.sequences[i][t];
+    for (size_t t = 0; t < out.sequences[i].size(); ++t)
+      std::cout << (t ? " " : "") << out.sequences[i][t];
     if (!out.sequences_scores.empty()) std::cout << "\t" << out.sequences_scores[i];
     std::cout << "\n";
   }
@@ -179,9 +184,11 @@ int run(const Args& a) {
     const ved::Tensor<float> pixels = read_pixel_values(a.require("pixel-values"));
     const std::string ids_path = a.require("decoder-input-ids");
     const auto ids_file = ved::SafetensorsFile::open(ids_path);
-    if (!ids_file->contains("decoder_input_ids")) throw ved::WeightError(ids_path + ": no tensor named 'decoder_input_ids'");
+    if (!ids_file->contains("decoder_input_ids"))
+      throw ved::WeightError(ids_path + ": no tensor named 'decoder_input_ids'");
     const auto out = model.forward(pixels, ids_file->tensor<int64_t>("decoder_input_ids"));
-    ved::write_safetensors(a.require("out"), {ved::to_write("encoder_last_hidden_state", out.encoder_last_hidden_state),
+    ved::write_safetensors(a.require("out"), {ved::to_write("encoder_last_hidden_state",
+                                                            out.encoder_last_hidden_state),
                                               ved::to_write("logits", out.logits)});
     return 0;
   }
@@ -189,7 +196,9 @@ int run(const Args& a) {
   config.update(generate_kwargs(a), "--args");
   if (a.command == "generate") {
     ved::Tensor<float> pixels = read_pixel_values(a.require("pixel-values"));
-    if (a.options.count("batch")) pixels = select_rows(pixels, parse_batch(a.options.at("batch"), pixels.ndim() ? pixels.dim(0) : 0));
+    if (a.options.count("batch"))
+      pixels = select_rows(pixels,
+                           parse_batch(a.options.at("batch"), pixels.ndim() ? pixels.dim(0) : 0));
     print_generate(model.generate(pixels, config), a.json);
     return 0;
   }
@@ -205,7 +214,8 @@ int run(const Args& a) {
   for (size_t i = 0; i < out.sequences.size(); ++i) {
     const std::string text = tokenizer->decode(out.sequences[i], /*skip_special_tokens=*/true);
     if (a.json) {
-      results.push_back({{"image", a.positional[i / per_image]}, {"text", text}, {"sequence", out.sequences[i]}});
+      results.push_back(
+          {{"image", a.positional[i / per_image]}, {"text", text}, {"sequence", out.sequences[i]}});
     } else {
       std::cout << text << "\n";
     }
@@ -217,7 +227,8 @@ int run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help")) {
+  if (argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+                    std::string(argv[1]) == "help")) {
     std::cout << kUsage;
     return 0;
   }

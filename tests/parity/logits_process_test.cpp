@@ -12,19 +12,27 @@ std::unique_ptr<LogitsProcessor> make(const detail::json& spec) {
   const std::string cls = spec["class"];
   const detail::json& a = spec["args"];
   auto eos = [&] { return token_id_list(a, "eos_token_id", cls); };
-  if (cls == "TemperatureLogitsWarper") return std::make_unique<TemperatureLogitsWarper>(a["temperature"].get<float>());
-  if (cls == "TopKLogitsWarper") return std::make_unique<TopKLogitsWarper>(a["top_k"].get<int64_t>());
+  if (cls == "TemperatureLogitsWarper")
+    return std::make_unique<TemperatureLogitsWarper>(a["temperature"].get<float>());
+  if (cls == "TopKLogitsWarper")
+    return std::make_unique<TopKLogitsWarper>(a["top_k"].get<int64_t>());
   if (cls == "TopPLogitsWarper") return std::make_unique<TopPLogitsWarper>(a["top_p"].get<float>());
-  if (cls == "RepetitionPenaltyLogitsProcessor") return std::make_unique<RepetitionPenaltyLogitsProcessor>(a["penalty"].get<float>());
-  if (cls == "NoRepeatNGramLogitsProcessor") return std::make_unique<NoRepeatNGramLogitsProcessor>(a["ngram_size"].get<int64_t>());
-  if (cls == "MinLengthLogitsProcessor") return std::make_unique<MinLengthLogitsProcessor>(a["min_length"].get<int64_t>(), eos());
+  if (cls == "RepetitionPenaltyLogitsProcessor")
+    return std::make_unique<RepetitionPenaltyLogitsProcessor>(a["penalty"].get<float>());
+  if (cls == "NoRepeatNGramLogitsProcessor")
+    return std::make_unique<NoRepeatNGramLogitsProcessor>(a["ngram_size"].get<int64_t>());
+  if (cls == "MinLengthLogitsProcessor")
+    return std::make_unique<MinLengthLogitsProcessor>(a["min_length"].get<int64_t>(), eos());
   if (cls == "MinNewTokensLengthLogitsProcessor")
-    return std::make_unique<MinNewTokensLengthLogitsProcessor>(a["prompt_length_to_skip"].get<int64_t>(),
-                                                               a["min_new_tokens"].get<int64_t>(), eos());
-  if (cls == "ForcedBOSTokenLogitsProcessor") return ForcedBOSTokenLogitsProcessor(a["bos_token_id"].get<int64_t>());
-  if (cls == "ForcedEOSTokenLogitsProcessor") return ForcedEOSTokenLogitsProcessor(a["max_length"].get<int64_t>(), eos());
+    return std::make_unique<MinNewTokensLengthLogitsProcessor>(
+        a["prompt_length_to_skip"].get<int64_t>(), a["min_new_tokens"].get<int64_t>(), eos());
+  if (cls == "ForcedBOSTokenLogitsProcessor")
+    return ForcedBOSTokenLogitsProcessor(a["bos_token_id"].get<int64_t>());
+  if (cls == "ForcedEOSTokenLogitsProcessor")
+    return ForcedEOSTokenLogitsProcessor(a["max_length"].get<int64_t>(), eos());
   if (cls == "SuppressTokensLogitsProcessor")
-    return std::make_unique<SuppressTokensLogitsProcessor>(a["suppress_tokens"].get<std::vector<int64_t>>());
+    return std::make_unique<SuppressTokensLogitsProcessor>(
+        a["suppress_tokens"].get<std::vector<int64_t>>());
   ADD_FAILURE() << "no such processor in ved: " << cls;
   return nullptr;
 }

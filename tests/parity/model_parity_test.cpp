@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "../test_util.hpp"
 #include "ved/models/vision_encoder_decoder.hpp"
 
@@ -28,7 +30,8 @@ Tensor<float> rows(const Tensor<float>& batch, const std::vector<int64_t>& idx) 
   Tensor<float> out(s);
   const int64_t per = batch.numel() / batch.dim(0);
   for (size_t i = 0; i < idx.size(); ++i)
-    std::copy(batch.data() + idx[i] * per, batch.data() + (idx[i] + 1) * per, out.data() + static_cast<int64_t>(i) * per);
+    std::copy(batch.data() + idx[i] * per, batch.data() + (idx[i] + 1) * per,
+              out.data() + static_cast<int64_t>(i) * per);
   return out;
 }
 
@@ -39,7 +42,8 @@ TEST_P(ModelParity, EncoderAndLogits) {
   const auto model = VisionEncoderDecoderModel::from_pretrained(f.dir);
   const Tensor<float> pixels = f.expected->tensor<float>("pixel_values");
   const auto out = model.forward(pixels, f.expected->tensor<int64_t>("decoder_input_ids"));
-  EXPECT_TRUE(all_close(out.encoder_last_hidden_state, f.expected->tensor<float>("encoder_last_hidden_state")));
+  EXPECT_TRUE(all_close(out.encoder_last_hidden_state,
+                        f.expected->tensor<float>("encoder_last_hidden_state")));
   if (f.expected->contains("encoder_hidden_states_projected")) {
     EXPECT_TRUE(all_close(model.project(out.encoder_last_hidden_state),
                           f.expected->tensor<float>("encoder_hidden_states_projected")));
@@ -61,13 +65,18 @@ TEST_P(ModelParity, GreedyCases) {
     g.output_scores = true;
     const auto out = model.generate(rows(pixels, c["batch"].get<std::vector<int64_t>>()), g);
     EXPECT_EQ(out.sequences, c["sequences"].get<std::vector<std::vector<int64_t>>>());
-    if (!c.contains("scores_key") || c["scores_key"].is_null()) continue;  // variants record no scores
+    if (!c.contains("scores_key") || c["scores_key"].is_null())
+      continue;  // variants record no scores
     // Processed scores of the first row, up to its eos step when it finished early.
     const Tensor<float> expected = f.expected->tensor<float>(c["scores_key"].get<std::string>());
-    const int64_t steps = c["scores_first_row_eos_step"].is_null() ? expected.dim(0) : c["scores_first_row_eos_step"].get<int64_t>() + 1;
+    const int64_t steps = c["scores_first_row_eos_step"].is_null()
+                              ? expected.dim(0)
+                              : c["scores_first_row_eos_step"].get<int64_t>() + 1;
     ASSERT_GE(static_cast<int64_t>(out.scores.size()), steps);
     for (int64_t s = 0; s < steps; ++s)
-      EXPECT_TRUE(all_close(out.scores[static_cast<size_t>(s)][0].data(), expected[s].data(), expected.dim(1))) << "step " << s;
+      EXPECT_TRUE(all_close(out.scores[static_cast<size_t>(s)][0].data(), expected[s].data(),
+                            expected.dim(1)))
+          << "step " << s;
   }
   EXPECT_GE(greedy_cases, 8);
 }
@@ -82,17 +91,42 @@ TEST_P(ModelParity, BeamCases) {
     if (c["args"].value("num_beams", 1) == 1) continue;
     SCOPED_TRACE(c["name"].get<std::string>());
     ++beam_cases;
-    const auto out = model.generate(rows(pixels, c["batch"].get<std::vector<int64_t>>()), c["args"]);
+    const auto out =
+        model.generate(rows(pixels, c["batch"].get<std::vector<int64_t>>()), c["args"]);
     EXPECT_EQ(out.sequences, c["sequences"].get<std::vector<std::vector<int64_t>>>());
     const auto expected = c["sequences_scores"].get<std::vector<float>>();
     ASSERT_EQ(out.sequences_scores.size(), expected.size());
-    EXPECT_TRUE(all_close(out.sequences_scores.data(), expected.data(), static_cast<int64_t>(expected.size())));
+    EXPECT_TRUE(all_close(out.sequences_scores.data(), expected.data(),
+                          static_cast<int64_t>(expected.size())));
   }
   EXPECT_GE(beam_cases, 7);
 }
 
+// One loaded model shared by several threads, each generating at once: the model is immutable
+// and every call keeps its own state, so each thread must reproduce transformers exactly.
+TEST_P(ModelParity, ConcurrentGenerateSharesOneModel) {
+  const Fixture f(GetParam());
+  const auto model = VisionEncoderDecoderModel::from_pretrained(f.dir);
+  const Tensor<float> pixels = f.expected->tensor<float>("pixel_values");
+  const auto& cases = f.meta["generate"];
+  std::vector<std::vector<std::vector<int64_t>>> got(cases.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < cases.size(); ++i)
+    threads.emplace_back([&, i] {
+      got[i] = model
+                   .generate(rows(pixels, cases[i]["batch"].get<std::vector<int64_t>>()),
+                             cases[i]["args"])
+                   .sequences;
+    });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < cases.size(); ++i)
+    EXPECT_EQ(got[i], cases[i]["sequences"].get<std::vector<std::vector<int64_t>>>())
+        << cases[i]["name"];
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, ModelParity,
-                         ::testing::Values("models/vit-gpt2", "models/vit-gpt2-proj", "variants/models/vit-gpt2-f16"),
+                         ::testing::Values("models/vit-gpt2", "models/vit-gpt2-proj",
+                                           "variants/models/vit-gpt2-f16"),
                          [](const auto& info) {
                            std::string n = info.param.substr(info.param.rfind('/') + 1);
                            for (auto& ch : n)

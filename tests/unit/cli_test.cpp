@@ -2,10 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <filesystem>
-#include <sys/wait.h>
 
 #include "../test_util.hpp"
 #include "ved/ved.hpp"
@@ -41,7 +41,8 @@ Result ved_cli(const std::vector<std::string>& args) {
 }
 
 std::string temp_file(const std::string& name) {
-  return (fs::temp_directory_path() / ("ved_cli_" + std::to_string(::getpid()) + "_" + name)).string();
+  return (fs::temp_directory_path() / ("ved_cli_" + std::to_string(::getpid()) + "_" + name))
+      .string();
 }
 
 std::string join(const std::vector<int64_t>& v) {
@@ -59,13 +60,15 @@ TEST_P(CliGenerate, ReproducesEveryCase) {
   int cases = 0;
   for (const auto& c : meta["generate"]) {
     SCOPED_TRACE(c["name"].get<std::string>());
-    const Result r = ved_cli({"generate", "--model", dir, "--pixel-values", dir + "/expected.safetensors", "--batch",
-                              join(c["batch"].get<std::vector<int64_t>>()), "--args", c["args"].dump(), "--json"});
+    const Result r = ved_cli(
+        {"generate", "--model", dir, "--pixel-values", dir + "/expected.safetensors", "--batch",
+         join(c["batch"].get<std::vector<int64_t>>()), "--args", c["args"].dump(), "--json"});
     ASSERT_EQ(r.status, 0) << r.out;
     const detail::json got = detail::json::parse(r.out);
     EXPECT_EQ(got["sequences"], c["sequences"]);
     if (c.contains("sequences_scores")) {
-      const auto a = got["sequences_scores"].get<std::vector<float>>(), e = c["sequences_scores"].get<std::vector<float>>();
+      const auto a = got["sequences_scores"].get<std::vector<float>>(),
+                 e = c["sequences_scores"].get<std::vector<float>>();
       ASSERT_EQ(a.size(), e.size());
       EXPECT_TRUE(test::all_close(a.data(), e.data(), static_cast<int64_t>(e.size())));
     } else {
@@ -79,18 +82,23 @@ TEST_P(CliGenerate, ReproducesEveryCase) {
 TEST_P(CliGenerate, ForwardMatchesLogits) {
   const std::string dir = test::fixture("models/" + GetParam());
   const std::string out = temp_file(GetParam() + "_forward.safetensors");
-  const Result r = ved_cli({"forward", "--model", dir, "--pixel-values", dir + "/expected.safetensors", "--decoder-input-ids",
-                            dir + "/expected.safetensors", "--out", out});
+  const Result r =
+      ved_cli({"forward", "--model", dir, "--pixel-values", dir + "/expected.safetensors",
+               "--decoder-input-ids", dir + "/expected.safetensors", "--out", out});
   ASSERT_EQ(r.status, 0) << r.out;
   const auto got = SafetensorsFile::open(out);
   const auto expected = SafetensorsFile::open(dir + "/expected.safetensors");
   EXPECT_TRUE(test::all_close(got->tensor<float>("logits"), expected->tensor<float>("logits")));
-  EXPECT_TRUE(test::all_close(got->tensor<float>("encoder_last_hidden_state"), expected->tensor<float>("encoder_last_hidden_state")));
+  EXPECT_TRUE(test::all_close(got->tensor<float>("encoder_last_hidden_state"),
+                              expected->tensor<float>("encoder_last_hidden_state")));
   fs::remove(out);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CliGenerate, ::testing::Values("vit-gpt2", "vit-gpt2-proj"),
-                         [](const auto& info) { return info.param == "vit-gpt2" ? std::string("vit_gpt2") : std::string("vit_gpt2_proj"); });
+                         [](const auto& info) {
+                           return info.param == "vit-gpt2" ? std::string("vit_gpt2")
+                                                           : std::string("vit_gpt2_proj");
+                         });
 
 const std::string kDemo = std::string(VED_TEST_DATA) + "/../../examples/models/demo-vit-gpt2";
 const std::string kImage = test::fixture("images/inputs/coco_000000039769.png");
@@ -107,7 +115,8 @@ TEST(Cli, PreprocessMatchesTransformers) {
 }
 
 TEST(Cli, CaptionRunsTheWholePipeline) {
-  const Result r = ved_cli({"caption", "--model", kDemo, "--json", "--args", R"({"max_new_tokens": 12})", kImage, kImage});
+  const Result r = ved_cli({"caption", "--model", kDemo, "--json", "--args",
+                            R"({"max_new_tokens": 12})", kImage, kImage});
   ASSERT_EQ(r.status, 0) << r.out;
   const detail::json got = detail::json::parse(r.out);
   ASSERT_EQ(got.size(), 2u);
@@ -144,10 +153,14 @@ TEST(CliBadInput, ErrorsNameTheCulprit) {
   };
   for (const auto& c : std::vector<Case>{
            {{"generate", "--model", "/nonexistent", "--pixel-values", px}, "/nonexistent"},
-           {{"generate", "--model", dir, "--pixel-values", "/nonexistent.safetensors"}, "/nonexistent.safetensors"},
-           {{"generate", "--model", dir, "--pixel-values", dir + "/model.safetensors"}, "pixel_values"},
-           {{"generate", "--model", dir, "--pixel-values", px, "--args", R"({"num_beamz": 4})"}, "num_beamz"},
-           {{"generate", "--model", dir, "--pixel-values", px, "--args", "{max_new_tokens: 3}"}, "--args"},
+           {{"generate", "--model", dir, "--pixel-values", "/nonexistent.safetensors"},
+            "/nonexistent.safetensors"},
+           {{"generate", "--model", dir, "--pixel-values", dir + "/model.safetensors"},
+            "pixel_values"},
+           {{"generate", "--model", dir, "--pixel-values", px, "--args", R"({"num_beamz": 4})"},
+            "num_beamz"},
+           {{"generate", "--model", dir, "--pixel-values", px, "--args", "{max_new_tokens: 3}"},
+            "--args"},
            {{"generate", "--model", dir, "--pixel-values", px, "--batch", "0,7"}, "7"},
            {{"caption", "--model", kDemo, "/nonexistent.png"}, "/nonexistent.png"},
        }) {

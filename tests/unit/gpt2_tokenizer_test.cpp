@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "../test_util.hpp"
 #include "ved/detail/json.hpp"
 #include "ved/processing/gpt2_tokenizer.hpp"
 #include "ved/processing/tokenizer.hpp"
@@ -22,43 +23,14 @@ namespace {
 
 namespace fs = std::filesystem;
 using detail::json;
-
-const std::string kGpt2Dir = std::string(VED_TEST_DATA) + "/fixtures/tokenizers/gpt2";
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test::read_file;
+using test::TempDir;
 
 void write_file(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
+  test::write_file(path.string(), text);
 }
 
-// A fresh, empty directory removed when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ =
-        fs::temp_directory_path() / ("ved_tok_" + std::string(info ? info->name() : "x") + "_" +
-                                     std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+const std::string kGpt2Dir = std::string(VED_TEST_DATA) + "/fixtures/tokenizers/gpt2";
 
 const GPT2Tokenizer& gpt2() {
   static const GPT2Tokenizer tok(kGpt2Dir);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../test_util.hpp"
 #include "ved/detail/json.hpp"
 #include "ved/error.hpp"
 #include "ved/io/image.hpp"
@@ -258,32 +259,15 @@ TEST(ImageProcessorErrors, BadConfigs) {
   expect_config_error<ved::ConfigError>(deit, {file, "crop_size"});
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "ved_processor_test_XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    const char* p = ::mkdtemp(buf.data());
-    EXPECT_NE(p, nullptr);
-    path_ = p ? p : "";
-  }
-  ~TempDir() {
-    std::remove((path_ + "/preprocessor_config.json").c_str());
-    ::rmdir(path_.c_str());
-  }
-  std::string write_config(const std::string& text) {
-    std::ofstream(path_ + "/preprocessor_config.json") << text;
-    return path_;
-  }
-
- private:
-  std::string path_;
-};
-
 TEST(ImageProcessorErrors, FromPretrainedFiles) {
+  struct ConfigDir : ved::test::TempDir {
+    std::string write_config(const std::string& text) const {
+      write("preprocessor_config.json", text);
+      return str();
+    }
+  };
   EXPECT_THROW(ImageProcessor::from_pretrained("/nonexistent/model"), ved::IoError);
-  TempDir dir;
+  ConfigDir dir;
   const std::string d = dir.write_config("{\"image_processor_type\": \"ViTImageProcessor\", ");
   try {
     ImageProcessor::from_pretrained(d);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../test_util.hpp"
 #include "ved/detail/json.hpp"
 #include "ved/error.hpp"
 #include "ved/io/image.hpp"
@@ -24,41 +25,12 @@ using Bytes = std::vector<unsigned char>;
 
 const std::string kInputs = std::string(VED_TEST_DATA) + "/fixtures/images/inputs";
 
+using ved::test::TempDir;
+
 Bytes read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << path;
-  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  const std::string s = ved::test::read_file(path);
+  return Bytes(s.begin(), s.end());
 }
-
-// A scratch directory removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "ved_image_test_XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    const char* p = ::mkdtemp(buf.data());
-    EXPECT_NE(p, nullptr);
-    path_ = p ? p : "";
-  }
-  ~TempDir() {
-    for (const auto& f : files_) std::remove(f.c_str());
-    ::rmdir(path_.c_str());
-  }
-  std::string write(const std::string& name, const Bytes& data) {
-    const std::string p = path_ + "/" + name;
-    std::ofstream out(p, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(data.data()),
-              static_cast<std::streamsize>(data.size()));
-    files_.push_back(p);
-    return p;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-  std::vector<std::string> files_;
-};
 
 // ---- a minimal PNG writer (stored deflate blocks) to craft test files ----
 

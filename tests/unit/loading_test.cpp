@@ -21,9 +21,11 @@ class CheckpointCopy {
  public:
   explicit CheckpointCopy(const std::string& fixture) {
     static int n = 0;
-    dir_ = fs::temp_directory_path() / ("ved_ckpt_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
+    dir_ = fs::temp_directory_path() /
+           ("ved_ckpt_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
     fs::create_directories(dir_);
-    for (const auto& e : fs::directory_iterator(test::fixture(fixture))) fs::copy(e.path(), dir_ / e.path().filename());
+    for (const auto& e : fs::directory_iterator(test::fixture(fixture)))
+      fs::copy(e.path(), dir_ / e.path().filename());
     config_ = detail::read_json_file((dir_ / "config.json").string());
   }
   ~CheckpointCopy() { fs::remove_all(dir_); }
@@ -38,7 +40,8 @@ class CheckpointCopy {
     std::vector<TensorToWrite> tensors;
     {
       auto f = SafetensorsFile::open(file("model.safetensors"));
-      for (const auto& [name, rec] : f->records()) tensors.push_back(to_write(name, f->tensor<float>(name).clone()));
+      for (const auto& [name, rec] : f->records())
+        tensors.push_back(to_write(name, f->tensor<float>(name).clone()));
     }
     edit(tensors);
     write_safetensors(file("model.safetensors"), tensors);
@@ -55,7 +58,9 @@ void expect_load_error(const std::string& dir, const std::vector<std::string>& n
     VisionEncoderDecoderModel::from_pretrained(dir);
     FAIL() << "expected an error";
   } catch (const E& e) {
-    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << "'" << n << "' not in: " << e.what();
+    for (const auto& n : needles)
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
+          << "'" << n << "' not in: " << e.what();
   } catch (const std::exception& e) {
     FAIL() << "wrong exception type: " << e.what();
   }
@@ -73,7 +78,8 @@ TEST(Loading, LoadsFixtureAndReadsGenerationConfig) {
 TEST(Loading, FallsBackToConfigJsonWithoutGenerationConfig) {
   CheckpointCopy c(kModel);
   fs::remove(c.file("generation_config.json"));
-  c.config()["decoder"]["max_length"] = 7;  // decoder values fill what the top level leaves at default
+  c.config()["decoder"]["max_length"] =
+      7;  // decoder values fill what the top level leaves at default
   c.config()["pad_token_id"] = 5;
   c.save_config();
   const auto model = VisionEncoderDecoderModel::from_pretrained(c.dir());
@@ -141,10 +147,15 @@ TEST(LoadingBadInput, WrongFieldTypesAndValues) {
 TEST(LoadingBadInput, MissingTensor) {
   CheckpointCopy c(kModel);
   c.edit_weights([](auto& t) {
-    t.erase(std::remove_if(t.begin(), t.end(), [](const auto& x) { return x.name == "decoder.transformer.h.1.crossattention.q_attn.weight"; }),
+    t.erase(std::remove_if(t.begin(), t.end(),
+                           [](const auto& x) {
+                             return x.name ==
+                                    "decoder.transformer.h.1.crossattention.q_attn.weight";
+                           }),
             t.end());
   });
-  expect_load_error<WeightError>(c.dir(), {"decoder.transformer.h.1.crossattention.q_attn.weight", "not found", "model.safetensors"});
+  expect_load_error<WeightError>(c.dir(), {"decoder.transformer.h.1.crossattention.q_attn.weight",
+                                           "not found", "model.safetensors"});
 }
 
 TEST(LoadingBadInput, WrongShape) {
@@ -153,7 +164,9 @@ TEST(LoadingBadInput, WrongShape) {
     for (auto& x : t)
       if (x.name == "encoder.encoder.layer.0.attention.attention.query.weight") x.shape = {16, 64};
   });
-  expect_load_error<WeightError>(c.dir(), {"encoder.encoder.layer.0.attention.attention.query.weight", "[32, 32]", "[16, 64]"});
+  expect_load_error<WeightError>(
+      c.dir(),
+      {"encoder.encoder.layer.0.attention.attention.query.weight", "[32, 32]", "[16, 64]"});
 }
 
 TEST(LoadingBadInput, UnsupportedDtype) {
@@ -169,13 +182,16 @@ TEST(LoadingBadInput, UnsupportedDtype) {
 
 TEST(LoadingBadInput, UnusedTensorsAreIgnored) {
   CheckpointCopy c(kModel);
-  c.edit_weights([](auto& t) { t.push_back(to_write("encoder.pooler.dense.weight", Tensor<float>({32, 32}))); });
+  c.edit_weights([](auto& t) {
+    t.push_back(to_write("encoder.pooler.dense.weight", Tensor<float>({32, 32})));
+  });
   EXPECT_NO_THROW(VisionEncoderDecoderModel::from_pretrained(c.dir()));
 }
 
 TEST(InputsBadInput, PixelValuesOfTheWrongShape) {
   const auto model = VisionEncoderDecoderModel::from_pretrained(test::fixture(kModel));
-  for (const Shape& s : {Shape{1, 3, 32}, Shape{1, 1, 32, 32}, Shape{1, 3, 64, 64}, Shape{0, 3, 32, 32}}) {
+  for (const Shape& s :
+       {Shape{1, 3, 32}, Shape{1, 1, 32, 32}, Shape{1, 3, 64, 64}, Shape{0, 3, 32, 32}}) {
     try {
       model.generate(Tensor<float>(s));
       FAIL() << "accepted pixel_values " << shape_str(s);
@@ -188,9 +204,11 @@ TEST(InputsBadInput, PixelValuesOfTheWrongShape) {
 TEST(InputsBadInput, DecoderInputIdsOutOfVocabulary) {
   const auto model = VisionEncoderDecoderModel::from_pretrained(test::fixture(kModel));
   const Tensor<float> px({1, 3, 32, 32});
-  EXPECT_THROW(model.forward(px, Tensor<int64_t>::from_vector({1, 2}, {198, 199})), InvalidArgument);
+  EXPECT_THROW(model.forward(px, Tensor<int64_t>::from_vector({1, 2}, {198, 199})),
+               InvalidArgument);
   EXPECT_THROW(model.forward(px, Tensor<int64_t>::from_vector({1, 2}, {198, -1})), InvalidArgument);
-  EXPECT_THROW(model.forward(px, Tensor<int64_t>::from_vector({2, 1}, {198, 198})), InvalidArgument);  // batch mismatch
+  EXPECT_THROW(model.forward(px, Tensor<int64_t>::from_vector({2, 1}, {198, 198})),
+               InvalidArgument);  // batch mismatch
   // Past n_positions (64) there is no position embedding.
   EXPECT_THROW(model.generate(px, {{"max_new_tokens", 100}}), InvalidArgument);
 }
@@ -208,7 +226,8 @@ TEST(InputsBadInput, GenerateArguments) {
 
 TEST(Generate, SamplingIsReproducibleWithASeed) {
   const auto model = VisionEncoderDecoderModel::from_pretrained(test::fixture(kModel));
-  const Tensor<float> px = SafetensorsFile::open(test::fixture(kModel + "/expected.safetensors"))->tensor<float>("pixel_values");
+  const Tensor<float> px = SafetensorsFile::open(test::fixture(kModel + "/expected.safetensors"))
+                               ->tensor<float>("pixel_values");
   const detail::json args = {{"do_sample", true}, {"seed", 7}, {"max_new_tokens", 8}, {"top_k", 0}};
   const auto a = model.generate(px, args), b = model.generate(px, args);
   EXPECT_EQ(a.sequences, b.sequences);

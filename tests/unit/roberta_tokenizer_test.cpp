@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../test_util.hpp"
 #include "ved/detail/json.hpp"
 #include "ved/processing/gpt2_tokenizer.hpp"
 
@@ -23,30 +24,11 @@ using detail::json;
 
 const std::string kRobertaDir = std::string(VED_TEST_DATA) + "/fixtures/tokenizers/roberta";
 
+using test::TempDir;
+
 void write_file(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
+  test::write_file(path.string(), text);
 }
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("ved_roberta_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
 
 std::vector<int64_t> ids_of(const json& j) {
   return j.get<std::vector<int64_t>>();

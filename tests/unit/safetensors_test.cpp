@@ -15,26 +15,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("ved_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  static int& counter() {
-    static int c = 0;
-    return c;
-  }
-  fs::path path_;
-};
+using test::TempDir;
 
 void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  test::write_file(path, bytes);
 }
 
 std::string le64(uint64_t n) {
@@ -55,7 +39,8 @@ void expect_error(const std::string& path, const std::string& needle) {
     FAIL() << "expected an error mentioning '" << needle << "'";
   } catch (const E& e) {
     EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << "message does not name the file: " << e.what();
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos)
+        << "message does not name the file: " << e.what();
   }
 }
 
@@ -74,7 +59,8 @@ TEST(Safetensors, RoundTripsWrittenTensors) {
   TempDir dir;
   Tensor<float> a = Tensor<float>::from_vector({2, 3}, {1, -2, 3.5f, 0, 1e-8f, -1e30f});
   Tensor<int64_t> b = Tensor<int64_t>::from_vector({3}, {1, -1, int64_t(1) << 40});
-  write_safetensors(dir.file("x.safetensors"), {to_write("a", a), to_write("b", b)}, {{"format", "pt"}});
+  write_safetensors(dir.file("x.safetensors"), {to_write("a", a), to_write("b", b)},
+                    {{"format", "pt"}});
   auto f = SafetensorsFile::open(dir.file("x.safetensors"));
   EXPECT_EQ(f->metadata().at("format"), "pt");
   const Tensor<float> a2 = f->tensor<float>("a");
@@ -89,7 +75,8 @@ TEST(Safetensors, ConvertsF16AndBF16) {
   // F16: 1.0 = 0x3c00, -2.0 = 0xc000, smallest subnormal 0x0001 = 2^-24, inf 0x7c00.
   // BF16: 1.0 = 0x3f80, -0.5 = 0xbf00.
   const std::string f16("\x00\x3c\x00\xc0\x01\x00\x00\x7c", 8), bf16("\x80\x3f\x00\xbf", 4);
-  const std::string header = R"({"h":{"dtype":"F16","shape":[4],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[8,12]}})";
+  const std::string header =
+      R"({"h":{"dtype":"F16","shape":[4],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[8,12]}})";
   write_bytes(dir.file("h.safetensors"), le64(header.size()) + header + f16 + bf16);
   auto f = SafetensorsFile::open(dir.file("h.safetensors"));
   const Tensor<float> h = f->tensor<float>("h");
@@ -127,8 +114,7 @@ TEST(SafetensorsBadInput, HeaderLengthBeyondFile) {
 TEST(SafetensorsBadInput, TruncatedData) {
   TempDir dir;
   // A real file cut in the middle of its data buffer.
-  std::ifstream in(test::fixture("models/vit-gpt2/model.safetensors"), std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string bytes = test::read_file(test::fixture("models/vit-gpt2/model.safetensors"));
   write_bytes(dir.file("cut.safetensors"), bytes.substr(0, bytes.size() / 2));
   expect_error<FormatError>(dir.file("cut.safetensors"), "outside the data buffer");
 }
@@ -143,37 +129,48 @@ TEST(SafetensorsBadInput, MalformedHeaderJson) {
 
 TEST(SafetensorsBadInput, OffsetsOutsideData) {
   TempDir dir;
-  write_bytes(dir.file("o.safetensors"), make_file(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})", 16));
+  write_bytes(dir.file("o.safetensors"),
+              make_file(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})", 16));
   expect_error<FormatError>(dir.file("o.safetensors"), "'a'");
-  write_bytes(dir.file("r.safetensors"), make_file(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})", 16));
+  write_bytes(dir.file("r.safetensors"),
+              make_file(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})", 16));
   expect_error<FormatError>(dir.file("r.safetensors"), "outside the data buffer");
-  write_bytes(dir.file("n.safetensors"), make_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}})", 16));
+  write_bytes(dir.file("n.safetensors"),
+              make_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}})", 16));
   expect_error<FormatError>(dir.file("n.safetensors"), "non-negative");
 }
 
 TEST(SafetensorsBadInput, OverlappingTensors) {
   TempDir dir;
-  write_bytes(dir.file("ov.safetensors"),
-              make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12));
+  write_bytes(
+      dir.file("ov.safetensors"),
+      make_file(
+          R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+          12));
   expect_error<FormatError>(dir.file("ov.safetensors"), "overlap");
 }
 
 TEST(SafetensorsBadInput, ShapeTimesDtypeMismatch) {
   TempDir dir;
-  write_bytes(dir.file("s.safetensors"), make_file(R"({"w":{"dtype":"F32","shape":[3,2],"data_offsets":[0,16]}})", 16));
+  write_bytes(dir.file("s.safetensors"),
+              make_file(R"({"w":{"dtype":"F32","shape":[3,2],"data_offsets":[0,16]}})", 16));
   expect_error<FormatError>(dir.file("s.safetensors"), "needs 24 bytes");
   // A shape whose element count overflows 64 bits must not wrap around to a small size.
-  write_bytes(dir.file("big.safetensors"),
-              make_file(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,0]}})", 0));
+  write_bytes(
+      dir.file("big.safetensors"),
+      make_file(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,0]}})",
+                0));
   expect_error<FormatError>(dir.file("big.safetensors"), "'w'");
 }
 
 TEST(SafetensorsBadInput, UnknownAndUnsupportedDtypes) {
   TempDir dir;
-  write_bytes(dir.file("u.safetensors"), make_file(R"({"w":{"dtype":"Q4_K","shape":[2],"data_offsets":[0,2]}})", 2));
+  write_bytes(dir.file("u.safetensors"),
+              make_file(R"({"w":{"dtype":"Q4_K","shape":[2],"data_offsets":[0,2]}})", 2));
   expect_error<FormatError>(dir.file("u.safetensors"), "unknown dtype 'Q4_K'");
   // BOOL is a valid safetensors dtype, but no weight can be read from it.
-  write_bytes(dir.file("b.safetensors"), make_file(R"({"w":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]}})", 2));
+  write_bytes(dir.file("b.safetensors"),
+              make_file(R"({"w":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]}})", 2));
   auto f = SafetensorsFile::open(dir.file("b.safetensors"));
   try {
     f->tensor<float>("w");
@@ -185,13 +182,17 @@ TEST(SafetensorsBadInput, UnknownAndUnsupportedDtypes) {
 
 TEST(SafetensorsBadInput, WrongFieldTypes) {
   TempDir dir;
-  write_bytes(dir.file("a.safetensors"), make_file(R"({"w":{"dtype":7,"shape":[2],"data_offsets":[0,8]}})", 8));
+  write_bytes(dir.file("a.safetensors"),
+              make_file(R"({"w":{"dtype":7,"shape":[2],"data_offsets":[0,8]}})", 8));
   expect_error<FormatError>(dir.file("a.safetensors"), "dtype");
-  write_bytes(dir.file("b.safetensors"), make_file(R"({"w":{"dtype":"F32","shape":"2","data_offsets":[0,8]}})", 8));
+  write_bytes(dir.file("b.safetensors"),
+              make_file(R"({"w":{"dtype":"F32","shape":"2","data_offsets":[0,8]}})", 8));
   expect_error<FormatError>(dir.file("b.safetensors"), "shape");
-  write_bytes(dir.file("c.safetensors"), make_file(R"({"w":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", 8));
+  write_bytes(dir.file("c.safetensors"),
+              make_file(R"({"w":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", 8));
   expect_error<FormatError>(dir.file("c.safetensors"), "shape");
-  write_bytes(dir.file("d.safetensors"), make_file(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8));
+  write_bytes(dir.file("d.safetensors"),
+              make_file(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8));
   expect_error<FormatError>(dir.file("d.safetensors"), "data_offsets");
   write_bytes(dir.file("e.safetensors"), make_file(R"({"__metadata__":{"format":1}})", 0));
   expect_error<FormatError>(dir.file("e.safetensors"), "__metadata__");
@@ -199,22 +200,51 @@ TEST(SafetensorsBadInput, WrongFieldTypes) {
 
 TEST(ShardedCheckpoint, ReadsIndexAndRejectsEscapingShards) {
   TempDir dir;
-  Tensor<float> a = Tensor<float>::from_vector({2}, {1, 2}), b = Tensor<float>::from_vector({1}, {3});
+  Tensor<float> a = Tensor<float>::from_vector({2}, {1, 2}),
+                b = Tensor<float>::from_vector({1}, {3});
   write_safetensors(dir.file("model-00001-of-00002.safetensors"), {to_write("a", a)});
   write_safetensors(dir.file("model-00002-of-00002.safetensors"), {to_write("b", b)});
-  write_bytes(dir.file("model.safetensors.index.json"),
-              R"({"metadata":{"total_size":12},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}})");
+  write_bytes(
+      dir.file("model.safetensors.index.json"),
+      R"({"metadata":{"total_size":12},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}})");
   auto src = WeightSource::from_dir(dir.path().string());
   const WeightLoader w(src);
   EXPECT_EQ(w.get("b", {1}).data()[0], 3.0f);
   EXPECT_EQ(w.get("a", {2}).data()[1], 2.0f);
 
-  write_bytes(dir.file("model.safetensors.index.json"), R"({"weight_map":{"a":"../model-00001-of-00002.safetensors"}})");
+  write_bytes(dir.file("model.safetensors.index.json"),
+              R"({"weight_map":{"a":"../model-00001-of-00002.safetensors"}})");
   EXPECT_THROW(WeightSource::from_dir(dir.path().string()), FormatError);
-  write_bytes(dir.file("model.safetensors.index.json"), R"({"weight_map":{"a":"model-00002-of-00002.safetensors"}})");
+  write_bytes(dir.file("model.safetensors.index.json"),
+              R"({"weight_map":{"a":"model-00002-of-00002.safetensors"}})");
   EXPECT_THROW(WeightSource::from_dir(dir.path().string()), FormatError);  // the shard lacks 'a'
-  write_bytes(dir.file("model.safetensors.index.json"), R"({"weight_map":{"a":"missing.safetensors"}})");
+  write_bytes(dir.file("model.safetensors.index.json"),
+              R"({"weight_map":{"a":"missing.safetensors"}})");
   EXPECT_THROW(WeightSource::from_dir(dir.path().string()), IoError);
+}
+
+}  // namespace
+}  // namespace ved
+
+namespace ved {
+namespace {
+
+TEST(Tensor, ViewsShareStorageAndStridesFollowShape) {
+  Tensor<float> t = Tensor<float>::from_vector({2, 3, 2}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+  EXPECT_EQ(t.strides(), (Shape{6, 2, 1}));
+  Tensor<float> row = t[1];
+  EXPECT_EQ(row.shape(), (Shape{3, 2}));
+  EXPECT_EQ(row({2, 1}), 11.0f);
+  row({0, 0}) = -1.0f;  // a view, not a copy
+  EXPECT_EQ(t({1, 0, 0}), -1.0f);
+  EXPECT_EQ(t.reshape({-1, 4}).shape(), (Shape{3, 4}));
+  EXPECT_THROW(t.reshape({5, -1}), InvalidArgument);
+  EXPECT_THROW(t.slice(1, 3), InvalidArgument);
+  EXPECT_THROW(t({2, 0, 0}), InvalidArgument);
+  EXPECT_EQ(t.matrix().rows(), 6);
+  Tensor<float> c = t.clone();
+  c({0, 0, 0}) = 42.0f;
+  EXPECT_EQ(t({0, 0, 0}), 0.0f);
 }
 
 }  // namespace

@@ -29,6 +29,8 @@ inline float f16_to_f32(uint16_t h) {
 }
 
 // bfloat16 is the upper half of a binary32.
-inline float bf16_to_f32(uint16_t b) { return bits_to_float(static_cast<uint32_t>(b) << 16); }
+inline float bf16_to_f32(uint16_t b) {
+  return bits_to_float(static_cast<uint32_t>(b) << 16);
+}
 
 }  // namespace ved::detail

@@ -1,10 +1,9 @@
 #pragma once
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 
+#include "ved/detail/file.hpp"
 #include "ved/error.hpp"
 
 namespace ved::detail {
@@ -20,15 +19,8 @@ inline json parse_json(const std::string& text, const std::string& source) {
 }
 
 inline json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw IoError(path + ": read error");
-  return parse_json(ss.str(), path);
+  return parse_json(read_file(path), path);
 }
-
-inline const char* json_type_name(const json& j) { return j.type_name(); }
 
 // Reads j[key] as T, or returns `fallback` when the key is absent or null. A present value of
 // the wrong type is an error naming `where` and the key: silently taking the default would run
@@ -52,8 +44,8 @@ T get_or(const json& j, const char* key, T fallback, const std::string& where) {
     ok = true;
   }
   if (!ok)
-    throw ConfigError(where + ": field '" + key + "' has type " + v.type_name() +
-                      ", expected " + json(fallback).type_name());
+    throw ConfigError(where + ": field '" + key + "' has type " + v.type_name() + ", expected " +
+                      json(fallback).type_name());
   try {
     return v.get<T>();
   } catch (const json::exception& e) {
@@ -65,7 +57,8 @@ template <typename T>
 T get_required(const json& j, const char* key, const std::string& where) {
   if (!j.is_object()) throw ConfigError(where + ": expected a JSON object");
   auto it = j.find(key);
-  if (it == j.end() || it->is_null()) throw ConfigError(where + ": missing required field '" + key + "'");
+  if (it == j.end() || it->is_null())
+    throw ConfigError(where + ": missing required field '" + key + "'");
   return get_or<T>(j, key, T{}, where);
 }
 

@@ -10,13 +10,40 @@ inline constexpr const char* kUnicodeDataVersion = "15.1.0";
 
 // Unicode General Category; kCn (unassigned) is zero.
 enum class UnicodeCategory : std::uint8_t {
-  kCn, kLu, kLl, kLt, kLm, kLo, kMn, kMc, kMe, kNd,
-  kNl, kNo, kPc, kPd, kPs, kPe, kPi, kPf, kPo, kSm,
-  kSc, kSk, kSo, kZs, kZl, kZp, kCc, kCf, kCs, kCo,
+  kCn,
+  kLu,
+  kLl,
+  kLt,
+  kLm,
+  kLo,
+  kMn,
+  kMc,
+  kMe,
+  kNd,
+  kNl,
+  kNo,
+  kPc,
+  kPd,
+  kPs,
+  kPe,
+  kPi,
+  kPf,
+  kPo,
+  kSm,
+  kSc,
+  kSk,
+  kSo,
+  kZs,
+  kZl,
+  kZp,
+  kCc,
+  kCf,
+  kCs,
+  kCo,
 };
 
 struct CategoryRun {
-  std::uint32_t first;     // the run lasts until the next entry's first - 1
+  std::uint32_t first;    // the run lasts until the next entry's first - 1
   std::uint8_t category;  // a UnicodeCategory value
 };
 
@@ -591,13 +618,13 @@ inline constexpr CategoryRun kCategoryRuns[] = {
 
 // White_Space: what `\s` matches in the `regex` module.
 inline constexpr CodepointRange kWhiteSpaceRanges[] = {
-    {0x9, 0xD}, {0x20, 0x20}, {0x85, 0x85}, {0xA0, 0xA0}, {0x1680, 0x1680},
+    {0x9, 0xD},       {0x20, 0x20},     {0x85, 0x85},     {0xA0, 0xA0},     {0x1680, 0x1680},
     {0x2000, 0x200A}, {0x2028, 0x2029}, {0x202F, 0x202F}, {0x205F, 0x205F}, {0x3000, 0x3000},
 };
 
 // Python's str.isspace() (used by str.strip() and friends).
 inline constexpr CodepointRange kPythonSpaceRanges[] = {
-    {0x9, 0xD}, {0x1C, 0x20}, {0x85, 0x85}, {0xA0, 0xA0}, {0x1680, 0x1680},
+    {0x9, 0xD},       {0x1C, 0x20},     {0x85, 0x85},     {0xA0, 0xA0},     {0x1680, 0x1680},
     {0x2000, 0x200A}, {0x2028, 0x2029}, {0x202F, 0x202F}, {0x205F, 0x205F}, {0x3000, 0x3000},
 };
 

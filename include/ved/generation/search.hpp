@@ -7,8 +7,8 @@
 // - beam_search (`_beam_search` with BeamSearchScorer / BeamHypotheses).
 
 #include <algorithm>
-#include <numeric>
 #include <cmath>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -19,12 +19,14 @@
 namespace ved {
 
 struct GenerateOutput {
-  std::vector<std::vector<int64_t>> sequences;  // one row per returned sequence, decoder start token first
-  std::vector<float> sequences_scores;          // beam search: one per row
-  std::vector<Tensor<float>> scores;            // output_scores: per step, [rows, vocab] processed scores
+  std::vector<std::vector<int64_t>>
+      sequences;                        // one row per returned sequence, decoder start token first
+  std::vector<float> sequences_scores;  // beam search: one per row
+  std::vector<Tensor<float>> scores;    // output_scores: per step, [rows, vocab] processed scores
 };
 
-// A GenerationConfig with its special tokens resolved as transformers' _prepare_special_tokens does.
+// A GenerationConfig with its special tokens resolved as transformers' _prepare_special_tokens
+// does.
 struct ResolvedTokens {
   int64_t decoder_start;
   std::vector<int64_t> eos;
@@ -33,16 +35,19 @@ struct ResolvedTokens {
 
 inline ResolvedTokens resolve_special_tokens(const GenerationConfig& g, int64_t vocab) {
   ResolvedTokens t;
-  if (g.decoder_start_token_id) t.decoder_start = *g.decoder_start_token_id;
-  else if (g.bos_token_id) t.decoder_start = *g.bos_token_id;
-  else throw ConfigError("generate(): neither decoder_start_token_id nor bos_token_id is set");
+  if (g.decoder_start_token_id)
+    t.decoder_start = *g.decoder_start_token_id;
+  else if (g.bos_token_id)
+    t.decoder_start = *g.bos_token_id;
+  else
+    throw ConfigError("generate(): neither decoder_start_token_id nor bos_token_id is set");
   t.eos = g.eos_token_id;
   t.pad = g.pad_token_id;
   if (!t.pad && !t.eos.empty()) t.pad = t.eos.front();
   auto check = [&](int64_t id, const char* what) {
     if (id < 0 || id >= vocab)
-      throw InvalidArgument(std::string("generate(): ") + what + " " + std::to_string(id) + " is outside the vocabulary [0, " +
-                            std::to_string(vocab) + ")");
+      throw InvalidArgument(std::string("generate(): ") + what + " " + std::to_string(id) +
+                            " is outside the vocabulary [0, " + std::to_string(vocab) + ")");
   };
   check(t.decoder_start, "decoder_start_token_id");
   for (int64_t e : t.eos) check(e, "eos_token_id");
@@ -62,7 +67,8 @@ inline int64_t sample(const float* s, int64_t n, std::mt19937_64& rng) {
   const float m = *std::max_element(s, s + n);
   std::vector<double> p(static_cast<size_t>(n));
   double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += p[static_cast<size_t>(i)] = std::exp(static_cast<double>(s[i] - m));
+  for (int64_t i = 0; i < n; ++i)
+    sum += p[static_cast<size_t>(i)] = std::exp(static_cast<double>(s[i] - m));
   double u = std::uniform_real_distribution<double>(0.0, sum)(rng);
   for (int64_t i = 0; i < n; ++i) {
     u -= p[static_cast<size_t>(i)];
@@ -72,7 +78,8 @@ inline int64_t sample(const float* s, int64_t n, std::mt19937_64& rng) {
 }
 
 // Greedy decoding (do_sample=false) or multinomial sampling (do_sample=true).
-inline GenerateOutput greedy_or_sample(const TextDecoder& decoder, DecoderState& state, const GenerationConfig& g) {
+inline GenerateOutput greedy_or_sample(const TextDecoder& decoder, DecoderState& state,
+                                       const GenerationConfig& g) {
   const int64_t B = state.batch_size(), V = decoder.vocab_size();
   const ResolvedTokens tok = resolve_special_tokens(g, V);
   const int64_t max_length = g.effective_max_length();
@@ -94,7 +101,8 @@ inline GenerateOutput greedy_or_sample(const TextDecoder& decoder, DecoderState&
       int64_t next = g.do_sample ? sample(row, V, rng) : argmax(row, V);
       if (!tok.eos.empty() && !unfinished[static_cast<size_t>(b)]) next = *tok.pad;
       seq.push_back(next);
-      if (std::find(tok.eos.begin(), tok.eos.end(), next) != tok.eos.end()) unfinished[static_cast<size_t>(b)] = false;
+      if (std::find(tok.eos.begin(), tok.eos.end(), next) != tok.eos.end())
+        unfinished[static_cast<size_t>(b)] = false;
       any_unfinished = any_unfinished || unfinished[static_cast<size_t>(b)];
     }
     if (g.output_scores) out.scores.push_back(std::move(scores));
@@ -108,14 +116,19 @@ namespace detail {
 // transformers' BeamHypotheses: the best `num_beams` finished hypotheses of one batch item.
 class BeamHypotheses {
  public:
-  BeamHypotheses(int64_t num_beams, double length_penalty, const std::string& early_stopping, int64_t max_length)
-      : num_beams_(num_beams), length_penalty_(length_penalty), early_stopping_(early_stopping), max_length_(max_length) {}
+  BeamHypotheses(int64_t num_beams, double length_penalty, const std::string& early_stopping,
+                 int64_t max_length)
+      : num_beams_(num_beams),
+        length_penalty_(length_penalty),
+        early_stopping_(early_stopping),
+        max_length_(max_length) {}
 
   int64_t size() const { return static_cast<int64_t>(beams_.size()); }
 
   // `generated_len` counts generated tokens (decoder start excluded, a final eos included).
   void add(std::vector<int64_t> hyp, float sum_logprobs, int64_t generated_len) {
-    const double score = static_cast<double>(sum_logprobs) / std::pow(static_cast<double>(generated_len), length_penalty_);
+    const double score = static_cast<double>(sum_logprobs) /
+                         std::pow(static_cast<double>(generated_len), length_penalty_);
     if (size() < num_beams_ || score > worst_score_) {
       beams_.push_back({score, std::move(hyp)});
       if (size() > num_beams_) {
@@ -136,8 +149,10 @@ class BeamHypotheses {
   bool is_done(float best_sum_logprobs, int64_t cur_len) const {
     if (size() < num_beams_) return false;
     if (early_stopping_ == "true") return true;
-    const int64_t len = (early_stopping_ == "never" && length_penalty_ > 0.0) ? max_length_ - 1 : cur_len - 1;
-    const double best = static_cast<double>(best_sum_logprobs) / std::pow(static_cast<double>(len), length_penalty_);
+    const int64_t len =
+        (early_stopping_ == "never" && length_penalty_ > 0.0) ? max_length_ - 1 : cur_len - 1;
+    const double best = static_cast<double>(best_sum_logprobs) /
+                        std::pow(static_cast<double>(len), length_penalty_);
     return worst_score_ >= best;
   }
 
@@ -145,9 +160,11 @@ class BeamHypotheses {
   std::vector<std::pair<double, std::vector<int64_t>>> best() const {
     std::vector<size_t> order(beams_.size());
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return beams_[a].score < beams_[b].score; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return beams_[a].score < beams_[b].score; });
     std::vector<std::pair<double, std::vector<int64_t>>> out;
-    for (auto it = order.rbegin(); it != order.rend(); ++it) out.emplace_back(beams_[*it].score, beams_[*it].tokens);
+    for (auto it = order.rbegin(); it != order.rend(); ++it)
+      out.emplace_back(beams_[*it].score, beams_[*it].tokens);
     return out;
   }
 
@@ -176,7 +193,8 @@ inline void log_softmax_inplace(float* s, int64_t n) {
 
 // Beam search over a state holding one row per image; the state is expanded to
 // num_beams rows per image here.
-inline GenerateOutput beam_search(const TextDecoder& decoder, DecoderState& state, const GenerationConfig& g) {
+inline GenerateOutput beam_search(const TextDecoder& decoder, DecoderState& state,
+                                  const GenerationConfig& g) {
   const int64_t B = state.batch_size(), K = g.num_beams, V = decoder.vocab_size(), rows = B * K;
   const ResolvedTokens tok = resolve_special_tokens(g, V);
   const int64_t max_length = g.effective_max_length();
@@ -187,14 +205,16 @@ inline GenerateOutput beam_search(const TextDecoder& decoder, DecoderState& stat
     for (int64_t k = 0; k < K; ++k) expand.push_back(b);
   state.reorder(expand);
 
-  std::vector<std::vector<int64_t>> ids(static_cast<size_t>(rows), std::vector<int64_t>{tok.decoder_start});
+  std::vector<std::vector<int64_t>> ids(static_cast<size_t>(rows),
+                                        std::vector<int64_t>{tok.decoder_start});
   // Only beam 0 is live at first: the others start at -1e9 so the first step does not pick the
   // same token K times.
   std::vector<float> beam_scores(static_cast<size_t>(rows), 0.0f);
   for (int64_t r = 0; r < rows; ++r)
     if (r % K != 0) beam_scores[static_cast<size_t>(r)] = -1e9f;
   std::vector<detail::BeamHypotheses> hyps;
-  for (int64_t b = 0; b < B; ++b) hyps.emplace_back(K, g.length_penalty, g.early_stopping, max_length);
+  for (int64_t b = 0; b < B; ++b)
+    hyps.emplace_back(K, g.length_penalty, g.early_stopping, max_length);
   std::vector<bool> done(static_cast<size_t>(B), false);
   const int64_t n_keep = std::max<int64_t>(2, 1 + static_cast<int64_t>(tok.eos.size())) * K;
 
@@ -210,7 +230,8 @@ inline GenerateOutput beam_search(const TextDecoder& decoder, DecoderState& stat
       for (int64_t v = 0; v < V; ++v) row[v] += beam_scores[static_cast<size_t>(r)];
     }
     std::vector<float> next_scores(static_cast<size_t>(rows));
-    std::vector<int64_t> next_tokens(static_cast<size_t>(rows)), next_rows(static_cast<size_t>(rows));
+    std::vector<int64_t> next_tokens(static_cast<size_t>(rows)),
+        next_rows(static_cast<size_t>(rows));
     for (int64_t b = 0; b < B; ++b) {
       if (done[static_cast<size_t>(b)]) {
         for (int64_t k = 0; k < K; ++k) {
@@ -261,7 +282,8 @@ inline GenerateOutput beam_search(const TextDecoder& decoder, DecoderState& stat
     if (done[static_cast<size_t>(b)]) continue;
     for (int64_t k = 0; k < K; ++k) {
       const auto& seq = ids[static_cast<size_t>(b * K + k)];
-      hyps[static_cast<size_t>(b)].add(seq, beam_scores[static_cast<size_t>(b * K + k)], static_cast<int64_t>(seq.size()) - 1);
+      hyps[static_cast<size_t>(b)].add(seq, beam_scores[static_cast<size_t>(b * K + k)],
+                                       static_cast<int64_t>(seq.size()) - 1);
     }
   }
   GenerateOutput out;
@@ -279,7 +301,9 @@ inline GenerateOutput beam_search(const TextDecoder& decoder, DecoderState& stat
   for (auto& seq : out.sequences) {
     if (seq.size() < width && !tok.eos.empty()) seq.push_back(tok.eos.front());
     if (seq.size() < width) {
-      if (!tok.pad) throw InvalidArgument("generate(): beam search needs pad_token_id to pad hypotheses of different lengths");
+      if (!tok.pad)
+        throw InvalidArgument(
+            "generate(): beam search needs pad_token_id to pad hypotheses of different lengths");
       seq.resize(width, *tok.pad);
     }
   }

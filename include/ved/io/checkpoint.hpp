@@ -62,28 +62,34 @@ class WeightSource {
     const size_t idx = files_.size() - 1;
     for (const auto& [name, rec] : files_.back()->records()) {
       if (!where_.emplace(name, idx).second)
-        throw FormatError(path + ": tensor '" + name + "' also appears in " + files_[where_[name]]->path());
+        throw FormatError(path + ": tensor '" + name + "' also appears in " +
+                          files_[where_[name]]->path());
     }
   }
 
   void add_index(const std::filesystem::path& root, const std::string& index_path) {
     const detail::json index = detail::read_json_file(index_path);
     auto wm = index.is_object() ? index.find("weight_map") : index.end();
-    if (wm == index.end() || !wm->is_object()) throw FormatError(index_path + ": missing object 'weight_map'");
+    if (wm == index.end() || !wm->is_object())
+      throw FormatError(index_path + ": missing object 'weight_map'");
     std::map<std::string, std::vector<std::string>> by_shard;
     for (auto it = wm->begin(); it != wm->end(); ++it) {
-      if (!it.value().is_string()) throw FormatError(index_path + ": weight_map entry '" + it.key() + "' is not a file name");
+      if (!it.value().is_string())
+        throw FormatError(index_path + ": weight_map entry '" + it.key() + "' is not a file name");
       const std::string shard = it.value().get<std::string>();
       // Shards are plain file names next to the index; anything else could read outside the folder.
-      if (shard.empty() || shard.find('/') != std::string::npos || shard.find('\\') != std::string::npos || shard == "." || shard == "..")
-        throw FormatError(index_path + ": weight_map entry '" + it.key() + "' names an invalid shard '" + shard + "'");
+      if (shard.empty() || shard.find('/') != std::string::npos ||
+          shard.find('\\') != std::string::npos || shard == "." || shard == "..")
+        throw FormatError(index_path + ": weight_map entry '" + it.key() +
+                          "' names an invalid shard '" + shard + "'");
       by_shard[shard].push_back(it.key());
     }
     for (const auto& [shard, names] : by_shard) {
       add_file((root / shard).string());
       for (const auto& n : names)
         if (!files_.back()->contains(n))
-          throw FormatError(index_path + ": weight_map puts '" + n + "' in " + shard + ", which does not contain it");
+          throw FormatError(index_path + ": weight_map puts '" + n + "' in " + shard +
+                            ", which does not contain it");
     }
   }
 
@@ -98,14 +104,18 @@ class WeightLoader {
   WeightLoader(std::shared_ptr<const WeightSource> source, std::string prefix = "")
       : source_(std::move(source)), prefix_(std::move(prefix)) {}
 
-  WeightLoader sub(const std::string& name) const { return WeightLoader(source_, prefix_ + name + "."); }
+  WeightLoader sub(const std::string& name) const {
+    return WeightLoader(source_, prefix_ + name + ".");
+  }
   WeightLoader sub(int64_t index) const { return sub(std::to_string(index)); }
 
   std::string full_name(const std::string& name) const { return prefix_ + name; }
   bool has(const std::string& name) const { return source_->contains(full_name(name)); }
 
   // The float tensor `name`, checked against `shape`.
-  Tensor<float> get(const std::string& name, const Shape& shape) const { return get_as<float>(name, shape); }
+  Tensor<float> get(const std::string& name, const Shape& shape) const {
+    return get_as<float>(name, shape);
+  }
 
   template <typename T>
   Tensor<T> get_as(const std::string& name, const Shape& shape) const {
@@ -114,8 +124,8 @@ class WeightLoader {
     if (!f) throw WeightError("tensor " + full + " not found in " + source_->describe());
     const TensorRecord& rec = f->record(full);
     if (rec.shape != shape)
-      throw WeightError("tensor " + full + ": expected shape " + shape_str(shape) + ", got " + shape_str(rec.shape) +
-                        " in " + f->path());
+      throw WeightError("tensor " + full + ": expected shape " + shape_str(shape) + ", got " +
+                        shape_str(rec.shape) + " in " + f->path());
     return f->tensor<T>(full);
   }
 

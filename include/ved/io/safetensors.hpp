@@ -32,34 +32,54 @@ enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 
 inline const char* dtype_name(DType d) {
   switch (d) {
-    case DType::F64: return "F64";
-    case DType::F32: return "F32";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    case DType::I64: return "I64";
-    case DType::I32: return "I32";
-    case DType::I16: return "I16";
-    case DType::I8: return "I8";
-    case DType::U8: return "U8";
-    case DType::BOOL: return "BOOL";
+    case DType::F64:
+      return "F64";
+    case DType::F32:
+      return "F32";
+    case DType::F16:
+      return "F16";
+    case DType::BF16:
+      return "BF16";
+    case DType::I64:
+      return "I64";
+    case DType::I32:
+      return "I32";
+    case DType::I16:
+      return "I16";
+    case DType::I8:
+      return "I8";
+    case DType::U8:
+      return "U8";
+    case DType::BOOL:
+      return "BOOL";
   }
   return "?";
 }
 
 inline size_t dtype_size(DType d) {
   switch (d) {
-    case DType::F64: case DType::I64: return 8;
-    case DType::F32: case DType::I32: return 4;
-    case DType::F16: case DType::BF16: case DType::I16: return 2;
-    case DType::I8: case DType::U8: case DType::BOOL: return 1;
+    case DType::F64:
+    case DType::I64:
+      return 8;
+    case DType::F32:
+    case DType::I32:
+      return 4;
+    case DType::F16:
+    case DType::BF16:
+    case DType::I16:
+      return 2;
+    case DType::I8:
+    case DType::U8:
+    case DType::BOOL:
+      return 1;
   }
   return 0;
 }
 
 inline bool parse_dtype(const std::string& s, DType* out) {
   static const std::pair<const char*, DType> table[] = {
-      {"F64", DType::F64}, {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16},
-      {"I64", DType::I64}, {"I32", DType::I32}, {"I16", DType::I16}, {"I8", DType::I8},
+      {"F64", DType::F64}, {"F32", DType::F32},  {"F16", DType::F16}, {"BF16", DType::BF16},
+      {"I64", DType::I64}, {"I32", DType::I32},  {"I16", DType::I16}, {"I8", DType::I8},
       {"U8", DType::U8},   {"BOOL", DType::BOOL}};
   for (const auto& [name, d] : table) {
     if (s == name) {
@@ -156,14 +176,19 @@ class SafetensorsFile {
   void parse_header() {
     const std::string& p = file_->path();
     const size_t size = file_->size();
-    if (size < 8) throw FormatError(p + ": truncated safetensors file (" + std::to_string(size) + " bytes, need at least 8)");
+    if (size < 8)
+      throw FormatError(p + ": truncated safetensors file (" + std::to_string(size) +
+                        " bytes, need at least 8)");
     uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = (n << 8) | file_->data()[i];
-    if (n > kMaxHeaderBytes) throw FormatError(p + ": safetensors header length " + std::to_string(n) + " exceeds the 100 MiB limit");
+    if (n > kMaxHeaderBytes)
+      throw FormatError(p + ": safetensors header length " + std::to_string(n) +
+                        " exceeds the 100 MiB limit");
     if (n > size - 8)
       throw FormatError(p + ": safetensors header length " + std::to_string(n) +
                         " runs past the end of the file (" + std::to_string(size) + " bytes)");
-    const std::string text(reinterpret_cast<const char*>(file_->data()) + 8, static_cast<size_t>(n));
+    const std::string text(reinterpret_cast<const char*>(file_->data()) + 8,
+                           static_cast<size_t>(n));
     const detail::json header = detail::parse_json(text, p + " (safetensors header)");
     if (!header.is_object()) throw FormatError(p + ": safetensors header is not a JSON object");
 
@@ -176,7 +201,8 @@ class SafetensorsFile {
       if (name == "__metadata__") {
         if (!e.is_object()) throw FormatError(p + ": __metadata__ is not an object");
         for (auto m = e.begin(); m != e.end(); ++m) {
-          if (!m.value().is_string()) throw FormatError(p + ": __metadata__ value '" + m.key() + "' is not a string");
+          if (!m.value().is_string())
+            throw FormatError(p + ": __metadata__ value '" + m.key() + "' is not a string");
           metadata_[m.key()] = m.value().get<std::string>();
         }
         continue;
@@ -186,8 +212,10 @@ class SafetensorsFile {
       auto dt = e.find("dtype");
       auto sh = e.find("shape");
       auto off = e.find("data_offsets");
-      if (dt == e.end() || !dt->is_string()) throw FormatError(where + ": missing or non-string 'dtype'");
-      if (sh == e.end() || !sh->is_array()) throw FormatError(where + ": missing or non-array 'shape'");
+      if (dt == e.end() || !dt->is_string())
+        throw FormatError(where + ": missing or non-string 'dtype'");
+      if (sh == e.end() || !sh->is_array())
+        throw FormatError(where + ": missing or non-array 'shape'");
       if (off == e.end() || !off->is_array() || off->size() != 2)
         throw FormatError(where + ": 'data_offsets' must be an array of two integers");
       TensorRecord r;
@@ -195,17 +223,21 @@ class SafetensorsFile {
       if (!parse_dtype(dt->get<std::string>(), &r.dtype))
         throw FormatError(where + ": unknown dtype '" + dt->get<std::string>() + "'");
       for (const auto& d : *sh) {
-        if (!d.is_number_unsigned()) throw FormatError(where + ": shape entries must be non-negative integers");
+        if (!d.is_number_unsigned())
+          throw FormatError(where + ": shape entries must be non-negative integers");
         const uint64_t v = d.get<uint64_t>();
-        if (v > static_cast<uint64_t>(INT64_MAX)) throw FormatError(where + ": shape dimension too large");
+        if (v > static_cast<uint64_t>(INT64_MAX))
+          throw FormatError(where + ": shape dimension too large");
         r.shape.push_back(static_cast<int64_t>(v));
       }
       for (const auto& o : *off)
-        if (!o.is_number_unsigned()) throw FormatError(where + ": data_offsets must be non-negative integers");
+        if (!o.is_number_unsigned())
+          throw FormatError(where + ": data_offsets must be non-negative integers");
       const uint64_t begin = (*off)[0].get<uint64_t>(), end = (*off)[1].get<uint64_t>();
       if (begin > end || end > data_size)
-        throw FormatError(where + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
-                          ") lie outside the data buffer of " + std::to_string(data_size) + " bytes");
+        throw FormatError(where + ": data_offsets [" + std::to_string(begin) + ", " +
+                          std::to_string(end) + ") lie outside the data buffer of " +
+                          std::to_string(data_size) + " bytes");
       int64_t numel;
       try {
         numel = shape_numel(r.shape);
@@ -213,10 +245,11 @@ class SafetensorsFile {
         throw FormatError(where + ": shape " + shape_str(r.shape) + " overflows");
       }
       const uint64_t esize = dtype_size(r.dtype);
-      if (static_cast<uint64_t>(numel) > UINT64_MAX / esize || static_cast<uint64_t>(numel) * esize != end - begin)
-        throw FormatError(where + ": shape " + shape_str(r.shape) + " of " + dtype_name(r.dtype) + " needs " +
-                          std::to_string(static_cast<uint64_t>(numel) * esize) + " bytes but data_offsets span " +
-                          std::to_string(end - begin));
+      if (static_cast<uint64_t>(numel) > UINT64_MAX / esize ||
+          static_cast<uint64_t>(numel) * esize != end - begin)
+        throw FormatError(where + ": shape " + shape_str(r.shape) + " of " + dtype_name(r.dtype) +
+                          " needs " + std::to_string(static_cast<uint64_t>(numel) * esize) +
+                          " bytes but data_offsets span " + std::to_string(end - begin));
       r.bytes = data + begin;
       r.nbytes = static_cast<size_t>(end - begin);
       spans.emplace_back(begin, end);
@@ -225,9 +258,11 @@ class SafetensorsFile {
     std::sort(spans.begin(), spans.end());
     for (size_t i = 1; i < spans.size(); ++i) {
       if (spans[i].first < spans[i - 1].second)
-        throw FormatError(p + ": tensors overlap in the data buffer (offsets " + std::to_string(spans[i - 1].first) +
-                          ".." + std::to_string(spans[i - 1].second) + " and " + std::to_string(spans[i].first) + ".." +
-                          std::to_string(spans[i].second) + ")");
+        throw FormatError(p + ": tensors overlap in the data buffer (offsets " +
+                          std::to_string(spans[i - 1].first) + ".." +
+                          std::to_string(spans[i - 1].second) + " and " +
+                          std::to_string(spans[i].first) + ".." + std::to_string(spans[i].second) +
+                          ")");
     }
   }
 
@@ -254,35 +289,67 @@ Tensor<T> SafetensorsFile::tensor(const std::string& name) const {
   const TensorRecord& r = record(name);
   const int64_t n = shape_numel(r.shape);
   auto unsupported = [&] {
-    return WeightError(path() + ": tensor '" + name + "' has dtype " + dtype_name(r.dtype) +
-                       ", which cannot be read as " +
-                       (std::is_floating_point_v<T> ? "floating point (F32, F16, BF16, F64)" : "integer"));
+    return WeightError(
+        path() + ": tensor '" + name + "' has dtype " + dtype_name(r.dtype) +
+        ", which cannot be read as " +
+        (std::is_floating_point_v<T> ? "floating point (F32, F16, BF16, F64)" : "integer"));
   };
   if constexpr (std::is_same_v<T, float>) {
     if (r.dtype == DType::F32 && reinterpret_cast<uintptr_t>(r.bytes) % alignof(float) == 0) {
       // Alias the mapping: the shared_ptr keeps the whole file mapped while the tensor lives.
       auto keep = file_;
-      return Tensor<float>(r.shape, std::shared_ptr<float>(keep, reinterpret_cast<float*>(const_cast<unsigned char*>(r.bytes))));
+      return Tensor<float>(
+          r.shape, std::shared_ptr<float>(
+                       keep, reinterpret_cast<float*>(const_cast<unsigned char*>(r.bytes))));
     }
   }
   Tensor<T> t(r.shape);
   T* out = t.data();
   if constexpr (std::is_floating_point_v<T>) {
     switch (r.dtype) {
-      case DType::F32: detail::convert_elements<float>(r.bytes, out, n, [](float v) { return static_cast<T>(v); }); break;
-      case DType::F64: detail::convert_elements<double>(r.bytes, out, n, [](double v) { return static_cast<T>(v); }); break;
-      case DType::F16: detail::convert_elements<uint16_t>(r.bytes, out, n, [](uint16_t v) { return static_cast<T>(detail::f16_to_f32(v)); }); break;
-      case DType::BF16: detail::convert_elements<uint16_t>(r.bytes, out, n, [](uint16_t v) { return static_cast<T>(detail::bf16_to_f32(v)); }); break;
-      default: throw unsupported();
+      case DType::F32:
+        detail::convert_elements<float>(r.bytes, out, n, [](float v) { return static_cast<T>(v); });
+        break;
+      case DType::F64:
+        detail::convert_elements<double>(r.bytes, out, n,
+                                         [](double v) { return static_cast<T>(v); });
+        break;
+      case DType::F16:
+        detail::convert_elements<uint16_t>(
+            r.bytes, out, n, [](uint16_t v) { return static_cast<T>(detail::f16_to_f32(v)); });
+        break;
+      case DType::BF16:
+        detail::convert_elements<uint16_t>(
+            r.bytes, out, n, [](uint16_t v) { return static_cast<T>(detail::bf16_to_f32(v)); });
+        break;
+      default:
+        throw unsupported();
     }
   } else {
     switch (r.dtype) {
-      case DType::I64: detail::convert_elements<int64_t>(r.bytes, out, n, [](int64_t v) { return static_cast<T>(v); }); break;
-      case DType::I32: detail::convert_elements<int32_t>(r.bytes, out, n, [](int32_t v) { return static_cast<T>(v); }); break;
-      case DType::I16: detail::convert_elements<int16_t>(r.bytes, out, n, [](int16_t v) { return static_cast<T>(v); }); break;
-      case DType::I8: detail::convert_elements<int8_t>(r.bytes, out, n, [](int8_t v) { return static_cast<T>(v); }); break;
-      case DType::U8: case DType::BOOL: detail::convert_elements<uint8_t>(r.bytes, out, n, [](uint8_t v) { return static_cast<T>(v); }); break;
-      default: throw unsupported();
+      case DType::I64:
+        detail::convert_elements<int64_t>(r.bytes, out, n,
+                                          [](int64_t v) { return static_cast<T>(v); });
+        break;
+      case DType::I32:
+        detail::convert_elements<int32_t>(r.bytes, out, n,
+                                          [](int32_t v) { return static_cast<T>(v); });
+        break;
+      case DType::I16:
+        detail::convert_elements<int16_t>(r.bytes, out, n,
+                                          [](int16_t v) { return static_cast<T>(v); });
+        break;
+      case DType::I8:
+        detail::convert_elements<int8_t>(r.bytes, out, n,
+                                         [](int8_t v) { return static_cast<T>(v); });
+        break;
+      case DType::U8:
+      case DType::BOOL:
+        detail::convert_elements<uint8_t>(r.bytes, out, n,
+                                          [](uint8_t v) { return static_cast<T>(v); });
+        break;
+      default:
+        throw unsupported();
     }
   }
   return t;
@@ -297,13 +364,15 @@ struct TensorToWrite {
 };
 
 inline TensorToWrite to_write(const std::string& name, const Tensor<float>& t) {
-  TensorToWrite w{name, DType::F32, t.shape(), std::vector<unsigned char>(static_cast<size_t>(t.numel()) * 4)};
+  TensorToWrite w{name, DType::F32, t.shape(),
+                  std::vector<unsigned char>(static_cast<size_t>(t.numel()) * 4)};
   if (t.numel()) std::memcpy(w.bytes.data(), t.data(), w.bytes.size());
   return w;
 }
 
 inline TensorToWrite to_write(const std::string& name, const Tensor<int64_t>& t) {
-  TensorToWrite w{name, DType::I64, t.shape(), std::vector<unsigned char>(static_cast<size_t>(t.numel()) * 8)};
+  TensorToWrite w{name, DType::I64, t.shape(),
+                  std::vector<unsigned char>(static_cast<size_t>(t.numel()) * 8)};
   if (t.numel()) std::memcpy(w.bytes.data(), t.data(), w.bytes.size());
   return w;
 }
@@ -314,7 +383,9 @@ inline void write_safetensors(const std::string& path, const std::vector<TensorT
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
   for (const auto& t : tensors) {
-    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
+    header[t.name] = {{"dtype", dtype_name(t.dtype)},
+                      {"shape", t.shape},
+                      {"data_offsets", {offset, offset + t.bytes.size()}}};
     offset += t.bytes.size();
   }
   std::string text = header.dump();
@@ -322,10 +393,13 @@ inline void write_safetensors(const std::string& path, const std::vector<TensorT
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw IoError(path + ": cannot open for writing");
   unsigned char len[8];
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(static_cast<uint64_t>(text.size()) >> (8 * i));
+  for (int i = 0; i < 8; ++i)
+    len[i] = static_cast<unsigned char>(static_cast<uint64_t>(text.size()) >> (8 * i));
   out.write(reinterpret_cast<const char*>(len), 8);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  for (const auto& t : tensors) out.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
+  for (const auto& t : tensors)
+    out.write(reinterpret_cast<const char*>(t.bytes.data()),
+              static_cast<std::streamsize>(t.bytes.size()));
   if (!out) throw IoError(path + ": write failed");
 }
 

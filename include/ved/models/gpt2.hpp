@@ -43,23 +43,28 @@ struct GPT2Config {
     g.activation_function = c.get("activation_function", g.activation_function);
     g.layer_norm_epsilon = c.get("layer_norm_epsilon", g.layer_norm_epsilon);
     g.scale_attn_weights = c.get("scale_attn_weights", g.scale_attn_weights);
-    g.scale_attn_by_inverse_layer_idx = c.get("scale_attn_by_inverse_layer_idx", g.scale_attn_by_inverse_layer_idx);
+    g.scale_attn_by_inverse_layer_idx =
+        c.get("scale_attn_by_inverse_layer_idx", g.scale_attn_by_inverse_layer_idx);
     g.add_cross_attention = c.get("add_cross_attention", g.add_cross_attention);
     g.tie_word_embeddings = c.get("tie_word_embeddings", g.tie_word_embeddings);
     if (g.n_embd <= 0 || g.n_head <= 0 || g.n_embd % g.n_head != 0)
-      throw ConfigError(c.source + ": n_embd " + std::to_string(g.n_embd) + " is not a positive multiple of n_head " +
-                        std::to_string(g.n_head));
+      throw ConfigError(c.source + ": n_embd " + std::to_string(g.n_embd) +
+                        " is not a positive multiple of n_head " + std::to_string(g.n_head));
     if (g.vocab_size <= 0 || g.n_positions <= 0 || g.n_layer < 0 || (g.n_inner && *g.n_inner <= 0))
-      throw ConfigError(c.source + ": vocab_size, n_positions, n_layer and n_inner must be positive");
+      throw ConfigError(c.source +
+                        ": vocab_size, n_positions, n_layer and n_inner must be positive");
     if (!g.add_cross_attention)
-      throw ConfigError(c.source + ": add_cross_attention is false; a GPT-2 decoder needs cross-attention to read the image");
+      throw ConfigError(c.source +
+                        ": add_cross_attention is false; a GPT-2 decoder needs cross-attention to "
+                        "read the image");
     return g;
   }
   int64_t inner_dim() const { return n_inner.value_or(4 * n_embd); }
 };
 
 struct GPT2Attention {
-  nn::Linear c_attn;  // attn.c_attn: packed q,k,v   | crossattention.c_attn: packed k,v (from the encoder)
+  nn::Linear
+      c_attn;  // attn.c_attn: packed q,k,v   | crossattention.c_attn: packed k,v (from the encoder)
   nn::Linear q_attn;  // crossattention.q_attn only
   nn::Linear c_proj;
 };
@@ -76,12 +81,12 @@ struct GPT2MLP {
 };
 
 struct GPT2Block {
-  nn::LayerNorm ln_1;           // decoder.transformer.h.*.ln_1
-  GPT2Attention attn;           // decoder.transformer.h.*.attn
-  nn::LayerNorm ln_cross_attn;  // decoder.transformer.h.*.ln_cross_attn
-  GPT2Attention crossattention; // decoder.transformer.h.*.crossattention
-  nn::LayerNorm ln_2;           // decoder.transformer.h.*.ln_2
-  GPT2MLP mlp;                  // decoder.transformer.h.*.mlp
+  nn::LayerNorm ln_1;            // decoder.transformer.h.*.ln_1
+  GPT2Attention attn;            // decoder.transformer.h.*.attn
+  nn::LayerNorm ln_cross_attn;   // decoder.transformer.h.*.ln_cross_attn
+  GPT2Attention crossattention;  // decoder.transformer.h.*.crossattention
+  nn::LayerNorm ln_2;            // decoder.transformer.h.*.ln_2
+  GPT2MLP mlp;                   // decoder.transformer.h.*.mlp
   float scale = 1.0f;
 };
 
@@ -92,7 +97,8 @@ class GPT2LMHeadModel : public TextDecoder {
     const WeightLoader t = w.sub("transformer");
     wte_ = t.get("wte.weight", {config.vocab_size, D});
     wpe_ = t.get("wpe.weight", {config.n_positions, D});
-    const nn::Activation act = nn::activation_from_name(config.activation_function, "decoder.activation_function");
+    const nn::Activation act =
+        nn::activation_from_name(config.activation_function, "decoder.activation_function");
     const int64_t head_dim = D / config.n_head;
     for (int64_t i = 0; i < config.n_layer; ++i) {
       const WeightLoader h = t.sub("h").sub(i);
@@ -101,9 +107,12 @@ class GPT2LMHeadModel : public TextDecoder {
       b.attn.c_attn = nn::Linear::load_conv1d(h.sub("attn").sub("c_attn"), D, 3 * D);
       b.attn.c_proj = nn::Linear::load_conv1d(h.sub("attn").sub("c_proj"), D, D);
       b.ln_cross_attn = nn::LayerNorm::load(h.sub("ln_cross_attn"), D, config.layer_norm_epsilon);
-      b.crossattention.q_attn = nn::Linear::load_conv1d(h.sub("crossattention").sub("q_attn"), D, D);
-      b.crossattention.c_attn = nn::Linear::load_conv1d(h.sub("crossattention").sub("c_attn"), D, 2 * D);
-      b.crossattention.c_proj = nn::Linear::load_conv1d(h.sub("crossattention").sub("c_proj"), D, D);
+      b.crossattention.q_attn =
+          nn::Linear::load_conv1d(h.sub("crossattention").sub("q_attn"), D, D);
+      b.crossattention.c_attn =
+          nn::Linear::load_conv1d(h.sub("crossattention").sub("c_attn"), D, 2 * D);
+      b.crossattention.c_proj =
+          nn::Linear::load_conv1d(h.sub("crossattention").sub("c_proj"), D, D);
       b.ln_2 = nn::LayerNorm::load(h.sub("ln_2"), D, config.layer_norm_epsilon);
       b.mlp.c_fc = nn::Linear::load_conv1d(h.sub("mlp").sub("c_fc"), D, F);
       b.mlp.c_proj = nn::Linear::load_conv1d(h.sub("mlp").sub("c_proj"), F, D);
@@ -121,17 +130,19 @@ class GPT2LMHeadModel : public TextDecoder {
   DecoderState start(const Tensor<float>& encoder_hidden_states) const override {
     DecoderState state(encoder_hidden_states.dim(0), config_.n_layer);
     for (int64_t i = 0; i < config_.n_layer; ++i) {
-      auto kv = nn::split_last(blocks_[static_cast<size_t>(i)].crossattention.c_attn.forward(encoder_hidden_states), 2);
+      auto kv = nn::split_last(
+          blocks_[static_cast<size_t>(i)].crossattention.c_attn.forward(encoder_hidden_states), 2);
       set_cross_kv(state.layer(i), kv[0], kv[1]);
     }
     return state;
   }
 
-  Tensor<float> forward(DecoderState& state, const Tensor<int64_t>& input_ids, bool last_only) const override {
+  Tensor<float> forward(DecoderState& state, const Tensor<int64_t>& input_ids,
+                        bool last_only) const override {
     const int64_t B = input_ids.dim(0), T = input_ids.dim(1);
     if (state.length() + T > config_.n_positions)
-      throw InvalidArgument("gpt2: sequence length " + std::to_string(state.length() + T) + " exceeds n_positions " +
-                            std::to_string(config_.n_positions));
+      throw InvalidArgument("gpt2: sequence length " + std::to_string(state.length() + T) +
+                            " exceeds n_positions " + std::to_string(config_.n_positions));
     Tensor<float> h = nn::embedding(wte_, input_ids, "gpt2 input_ids");
     for (int64_t b = 0; b < B; ++b)
       h[b].matrix() += wpe_.slice(state.length(), state.length() + T).matrix();
@@ -139,9 +150,11 @@ class GPT2LMHeadModel : public TextDecoder {
       const GPT2Block& blk = blocks_[i];
       DecoderState::Layer& cache = state.layer(static_cast<int64_t>(i));
       auto qkv = nn::split_last(blk.attn.c_attn.forward(blk.ln_1.forward(h)), 3);
-      nn::add_inplace(h, blk.attn.c_proj.forward(cached_self_attention(cache, qkv[0], qkv[1], qkv[2], config_.n_head, blk.scale)));
+      nn::add_inplace(h, blk.attn.c_proj.forward(cached_self_attention(
+                             cache, qkv[0], qkv[1], qkv[2], config_.n_head, blk.scale)));
       const Tensor<float> q = blk.crossattention.q_attn.forward(blk.ln_cross_attn.forward(h));
-      nn::add_inplace(h, blk.crossattention.c_proj.forward(cross_attention(cache, q, config_.n_head, blk.scale)));
+      nn::add_inplace(h, blk.crossattention.c_proj.forward(
+                             cross_attention(cache, q, config_.n_head, blk.scale)));
       nn::add_inplace(h, blk.mlp.forward(blk.ln_2.forward(h)));
     }
     state.advance(T);
@@ -166,7 +179,8 @@ class GPT2LMHeadModel : public TextDecoder {
 };
 
 namespace detail {
-inline const RegisterDecoder register_gpt2("gpt2", [](const PretrainedConfig& c, const WeightLoader& w) {
+inline const RegisterDecoder register_gpt2("gpt2", [](const PretrainedConfig& c,
+                                                      const WeightLoader& w) {
   return std::make_unique<GPT2LMHeadModel>(GPT2Config::from(c), w);
 });
 }  // namespace detail

@@ -33,7 +33,8 @@ class TextDecoder {
   virtual DecoderState start(const Tensor<float>& encoder_hidden_states) const = 0;
   // Feeds input_ids [B, T] (positions state.length() .. +T) and returns logits [B, T, vocab],
   // or [B, 1, vocab] for the last position only when `last_only`.
-  virtual Tensor<float> forward(DecoderState& state, const Tensor<int64_t>& input_ids, bool last_only) const = 0;
+  virtual Tensor<float> forward(DecoderState& state, const Tensor<int64_t>& input_ids,
+                                bool last_only) const = 0;
   virtual int64_t hidden_size() const = 0;
   // Width of the encoder states the cross-attention consumes.
   virtual int64_t encoder_hidden_size() const = 0;
@@ -42,8 +43,10 @@ class TextDecoder {
   virtual int64_t max_positions() const = 0;
 };
 
-using EncoderFactory = std::function<std::unique_ptr<VisionEncoder>(const PretrainedConfig&, const WeightLoader&)>;
-using DecoderFactory = std::function<std::unique_ptr<TextDecoder>(const PretrainedConfig&, const WeightLoader&)>;
+using EncoderFactory =
+    std::function<std::unique_ptr<VisionEncoder>(const PretrainedConfig&, const WeightLoader&)>;
+using DecoderFactory =
+    std::function<std::unique_ptr<TextDecoder>(const PretrainedConfig&, const WeightLoader&)>;
 
 namespace detail {
 
@@ -57,10 +60,14 @@ inline std::map<std::string, DecoderFactory>& decoder_registry() {
 }
 
 struct RegisterEncoder {
-  RegisterEncoder(const char* model_type, EncoderFactory f) { encoder_registry()[model_type] = std::move(f); }
+  RegisterEncoder(const char* model_type, EncoderFactory f) {
+    encoder_registry()[model_type] = std::move(f);
+  }
 };
 struct RegisterDecoder {
-  RegisterDecoder(const char* model_type, DecoderFactory f) { decoder_registry()[model_type] = std::move(f); }
+  RegisterDecoder(const char* model_type, DecoderFactory f) {
+    decoder_registry()[model_type] = std::move(f);
+  }
 };
 
 template <typename Map>
@@ -72,21 +79,23 @@ std::string registered_names(const Map& m) {
 
 }  // namespace detail
 
-inline std::unique_ptr<VisionEncoder> make_encoder(const PretrainedConfig& config, const WeightLoader& weights) {
+inline std::unique_ptr<VisionEncoder> make_encoder(const PretrainedConfig& config,
+                                                   const WeightLoader& weights) {
   auto& r = detail::encoder_registry();
   auto it = r.find(config.model_type);
   if (it == r.end())
-    throw ConfigError(config.source + ": unknown encoder model_type '" + config.model_type + "' (supported: " +
-                      detail::registered_names(r) + ")");
+    throw ConfigError(config.source + ": unknown encoder model_type '" + config.model_type +
+                      "' (supported: " + detail::registered_names(r) + ")");
   return it->second(config, weights);
 }
 
-inline std::unique_ptr<TextDecoder> make_decoder(const PretrainedConfig& config, const WeightLoader& weights) {
+inline std::unique_ptr<TextDecoder> make_decoder(const PretrainedConfig& config,
+                                                 const WeightLoader& weights) {
   auto& r = detail::decoder_registry();
   auto it = r.find(config.model_type);
   if (it == r.end())
-    throw ConfigError(config.source + ": unknown decoder model_type '" + config.model_type + "' (supported: " +
-                      detail::registered_names(r) + ")");
+    throw ConfigError(config.source + ": unknown decoder model_type '" + config.model_type +
+                      "' (supported: " + detail::registered_names(r) + ")");
   return it->second(config, weights);
 }
 

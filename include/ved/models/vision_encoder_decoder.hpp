@@ -31,10 +31,12 @@ class VisionEncoderDecoderModel {
     if (!fs::is_directory(dir)) throw IoError(dir + ": not a directory");
     const std::string config_path = (fs::path(dir) / "config.json").string();
     const detail::json config_json = detail::read_json_file(config_path);
-    const VisionEncoderDecoderConfig config = VisionEncoderDecoderConfig::from_json(config_json, config_path);
+    const VisionEncoderDecoderConfig config =
+        VisionEncoderDecoderConfig::from_json(config_json, config_path);
     const fs::path gen_path = fs::path(dir) / "generation_config.json";
-    GenerationConfig gen = fs::exists(gen_path) ? GenerationConfig::from_file(gen_path.string())
-                                                : GenerationConfig::from_model_config(config_json, config_path);
+    GenerationConfig gen = fs::exists(gen_path)
+                               ? GenerationConfig::from_file(gen_path.string())
+                               : GenerationConfig::from_model_config(config_json, config_path);
     return VisionEncoderDecoderModel(config, std::move(gen), WeightSource::from_dir(dir));
   }
 
@@ -50,7 +52,8 @@ class VisionEncoderDecoderModel {
     const int64_t fed = enc_to_dec_proj_ ? dec : enc;
     if (fed != decoder_->encoder_hidden_size())
       throw ConfigError(config_.source + ": the decoder's cross-attention reads states of width " +
-                        std::to_string(decoder_->encoder_hidden_size()) + " but the encoder produces " + std::to_string(fed));
+                        std::to_string(decoder_->encoder_hidden_size()) +
+                        " but the encoder produces " + std::to_string(fed));
   }
 
   const VisionEncoderDecoderConfig& config() const { return config_; }
@@ -62,14 +65,16 @@ class VisionEncoderDecoderModel {
   // pixel_values [B, C, H, W] -> encoder last_hidden_state [B, S, encoder hidden].
   Tensor<float> encode(const Tensor<float>& pixel_values) const {
     if (pixel_values.ndim() != 4)
-      throw InvalidArgument("pixel_values must have shape [batch, channels, height, width], got " + shape_str(pixel_values.shape()));
+      throw InvalidArgument("pixel_values must have shape [batch, channels, height, width], got " +
+                            shape_str(pixel_values.shape()));
     if (pixel_values.dim(0) == 0) throw InvalidArgument("pixel_values holds no images");
     return encoder_->forward(pixel_values);
   }
 
   // What the decoder's cross-attention receives: enc_to_dec_proj(encoder states) when present.
   Tensor<float> project(const Tensor<float>& encoder_hidden_states) const {
-    return enc_to_dec_proj_ ? enc_to_dec_proj_->forward(encoder_hidden_states) : encoder_hidden_states;
+    return enc_to_dec_proj_ ? enc_to_dec_proj_->forward(encoder_hidden_states)
+                            : encoder_hidden_states;
   }
 
   struct ForwardOutput {
@@ -78,9 +83,12 @@ class VisionEncoderDecoderModel {
   };
 
   // Teacher-forced pass: model(pixel_values=..., decoder_input_ids=...).
-  ForwardOutput forward(const Tensor<float>& pixel_values, const Tensor<int64_t>& decoder_input_ids) const {
-    if (decoder_input_ids.ndim() != 2 || decoder_input_ids.dim(0) != pixel_values.dim(0) || decoder_input_ids.dim(1) == 0)
-      throw InvalidArgument("decoder_input_ids must have shape [" + std::to_string(pixel_values.dim(0)) + ", length > 0], got " +
+  ForwardOutput forward(const Tensor<float>& pixel_values,
+                        const Tensor<int64_t>& decoder_input_ids) const {
+    if (decoder_input_ids.ndim() != 2 || decoder_input_ids.dim(0) != pixel_values.dim(0) ||
+        decoder_input_ids.dim(1) == 0)
+      throw InvalidArgument("decoder_input_ids must have shape [" +
+                            std::to_string(pixel_values.dim(0)) + ", length > 0], got " +
                             shape_str(decoder_input_ids.shape()));
     ForwardOutput out;
     out.encoder_last_hidden_state = encode(pixel_values);
@@ -97,7 +105,8 @@ class VisionEncoderDecoderModel {
     if (config.num_beams > 1) return beam_search(*decoder_, state, config);
     if (config.num_return_sequences > 1) {  // sampling: num_return_sequences draws per image
       std::vector<int64_t> rows;
-      for (int64_t b = 0; b < state.batch_size(); ++b) rows.insert(rows.end(), static_cast<size_t>(config.num_return_sequences), b);
+      for (int64_t b = 0; b < state.batch_size(); ++b)
+        rows.insert(rows.end(), static_cast<size_t>(config.num_return_sequences), b);
       state.reorder(rows);
     }
     return greedy_or_sample(*decoder_, state, config);
@@ -105,7 +114,8 @@ class VisionEncoderDecoderModel {
 
   // generate() with transformers-style keyword arguments over generation_config():
   // model.generate(pixel_values, {{"max_new_tokens", 20}, {"num_beams", 4}}).
-  GenerateOutput generate(const Tensor<float>& pixel_values, const detail::json& kwargs = detail::json::object()) const {
+  GenerateOutput generate(const Tensor<float>& pixel_values,
+                          const detail::json& kwargs = detail::json::object()) const {
     GenerationConfig g = generation_config_;
     g.update(kwargs);
     return generate(pixel_values, g);
@@ -114,9 +124,9 @@ class VisionEncoderDecoderModel {
  private:
   VisionEncoderDecoderConfig config_;
   GenerationConfig generation_config_;
-  std::unique_ptr<VisionEncoder> encoder_;  // encoder.*
+  std::unique_ptr<VisionEncoder> encoder_;     // encoder.*
   std::optional<nn::Linear> enc_to_dec_proj_;  // enc_to_dec_proj.{weight,bias}
-  std::unique_ptr<TextDecoder> decoder_;  // decoder.*
+  std::unique_ptr<TextDecoder> decoder_;       // decoder.*
 };
 
 }  // namespace ved

@@ -26,15 +26,20 @@ inline Activation activation_from_name(const std::string& name, const std::strin
 inline float activate(Activation a, float x) {
   constexpr float kSqrt2OverPi = 0.7978845608028654f;
   switch (a) {
-    case Activation::Gelu: return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
+    case Activation::Gelu:
+      return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
     case Activation::GeluNew:
       return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
     case Activation::GeluFast:
       return 0.5f * x * (1.0f + std::tanh(x * kSqrt2OverPi * (1.0f + 0.044715f * x * x)));
-    case Activation::QuickGelu: return x / (1.0f + std::exp(-1.702f * x));
-    case Activation::Relu: return x > 0.0f ? x : 0.0f;
-    case Activation::Silu: return x / (1.0f + std::exp(-x));
-    case Activation::Tanh: return std::tanh(x);
+    case Activation::QuickGelu:
+      return x / (1.0f + std::exp(-1.702f * x));
+    case Activation::Relu:
+      return x > 0.0f ? x : 0.0f;
+    case Activation::Silu:
+      return x / (1.0f + std::exp(-x));
+    case Activation::Tanh:
+      return std::tanh(x);
   }
   return x;
 }

@@ -10,10 +10,12 @@
 namespace ved::nn {
 
 // Row-major [rows, cols] matrix inside a wider row (one head of a [T, heads * head_dim] buffer).
-using StridedMap = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
-                              Eigen::OuterStride<>>;
+using StridedMap =
+    Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
+               Eigen::OuterStride<>>;
 using MutStridedMap =
-    Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
+    Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
+               Eigen::OuterStride<>>;
 
 // Attention inputs for one sequence: q [tq, heads*head_dim], k/v [tk, heads*head_dim], each
 // with its own row stride so that packed qkv projections need no copy.
@@ -67,15 +69,26 @@ inline void attend(const AttentionArgs& a) {
 
 // Full (non-causal) self-attention over a batch, as vision encoders use it:
 // q, k, v [B, T, heads*head_dim] -> [B, T, heads*head_dim].
-inline Tensor<float> batched_attention(const Tensor<float>& q, const Tensor<float>& k, const Tensor<float>& v,
-                                       int64_t heads, float scale) {
+inline Tensor<float> batched_attention(const Tensor<float>& q, const Tensor<float>& k,
+                                       const Tensor<float>& v, int64_t heads, float scale) {
   const int64_t B = q.dim(0), T = q.dim(1), D = q.dim(2), S = k.dim(1);
   Tensor<float> out({B, T, D});
   const int64_t hd = D / heads;
   parallel_for(0, B * heads, 1, [&](int64_t bh) {
     const int64_t b = bh / heads, h = bh % heads;
-    AttentionArgs a{q.data() + b * T * D, D, k.data() + b * S * D, v.data() + b * S * D, D,
-                    out.data() + b * T * D, D, T, S, heads, hd, scale, false};
+    AttentionArgs a{q.data() + b * T * D,
+                    D,
+                    k.data() + b * S * D,
+                    v.data() + b * S * D,
+                    D,
+                    out.data() + b * T * D,
+                    D,
+                    T,
+                    S,
+                    heads,
+                    hd,
+                    scale,
+                    false};
     attend_head(a, h);
   });
   return out;

@@ -20,7 +20,8 @@ struct LayerNorm {
   Tensor<float> forward(const Tensor<float>& x) const {
     const int64_t d = weight.numel();
     if (x.dim(-1) != d)
-      throw InvalidArgument("LayerNorm: input has " + std::to_string(x.dim(-1)) + " features, expected " + std::to_string(d));
+      throw InvalidArgument("LayerNorm: input has " + std::to_string(x.dim(-1)) +
+                            " features, expected " + std::to_string(d));
     Tensor<float> y(x.shape());
     const int64_t rows = x.numel() / d;
     const float* in = x.data();
@@ -38,7 +39,8 @@ struct LayerNorm {
       for (int64_t i = 0; i < d; ++i) var += (xr[i] - mean) * (xr[i] - mean);
       var /= static_cast<double>(d);
       const double inv = 1.0 / std::sqrt(var + static_cast<double>(eps));
-      for (int64_t i = 0; i < d; ++i) yr[i] = static_cast<float>((xr[i] - mean) * inv) * g[i] + b[i];
+      for (int64_t i = 0; i < d; ++i)
+        yr[i] = static_cast<float>((xr[i] - mean) * inv) * g[i] + b[i];
     });
     return y;
   }

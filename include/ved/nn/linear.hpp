@@ -32,14 +32,15 @@ struct Linear {
 
   Tensor<float> forward(const Tensor<float>& x) const {
     if (x.dim(-1) != in_features())
-      throw InvalidArgument("Linear: input has " + std::to_string(x.dim(-1)) + " features, expected " +
-                            std::to_string(in_features()));
+      throw InvalidArgument("Linear: input has " + std::to_string(x.dim(-1)) +
+                            " features, expected " + std::to_string(in_features()));
     Shape shape = x.shape();
     shape.back() = out_features();
     Tensor<float> y(shape);
     auto ym = y.matrix();
     ym.noalias() = x.matrix() * weight.matrix().transpose();
-    if (!bias.empty()) ym.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias.data(), out_features());
+    if (!bias.empty())
+      ym.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias.data(), out_features());
     return y;
   }
 };

@@ -332,12 +332,7 @@ class GPT2Tokenizer : public PreTrainedTokenizer {
   // merges.txt exactly as transformers reads it: `read().split("\n")[1:-1]`, i.e. the first line
   // (the "#version" header) and whatever follows the last newline are not merges.
   void load_merges_txt(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw IoError(path + ": cannot open file");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) throw IoError(path + ": read error");
-    const std::string text = ss.str();
+    const std::string text = detail::read_file(path);
 
     std::vector<std::string_view> lines;
     std::size_t start = 0;

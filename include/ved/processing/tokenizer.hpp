@@ -325,12 +325,7 @@ class AddedTokenTrie {
 // order Python's json.load gives a dict. Uses the SAX interface because vocabularies are large
 // and an ordered DOM would be quadratic.
 inline std::vector<std::pair<std::string, int64_t>> read_token_id_map(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw IoError(path + ": read error");
-  const std::string text = ss.str();
+  const std::string text = detail::read_file(path);
 
   struct Handler : json::json_sax_t {
     std::vector<std::pair<std::string, int64_t>> entries;
