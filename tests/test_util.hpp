@@ -20,22 +20,28 @@ namespace ved::test {
 
 namespace fs = std::filesystem;
 
-inline std::string read_file(const std::string& path) { return detail::read_file(path); }
+inline std::string read_file(const std::string& path) {
+  return detail::read_file(path);
+}
 
 template <typename Bytes, typename = std::enable_if_t<!std::is_array_v<Bytes>>>
 void write_file(const std::string& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   EXPECT_TRUE(out.good()) << "cannot write " << path;
 }
-inline void write_file(const std::string& path, std::string_view text) { write_file<std::string_view>(path, text); }
+inline void write_file(const std::string& path, std::string_view text) {
+  write_file<std::string_view>(path, text);
+}
 
 // A fresh, empty directory, removed with its contents when the test ends.
 class TempDir {
  public:
   TempDir() {
     static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() / ("ved_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    path_ = fs::temp_directory_path() /
+            ("ved_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     fs::remove_all(path_);
     fs::create_directories(path_);
   }
@@ -64,12 +70,16 @@ class TempDir {
   fs::path path_;
 };
 
-inline std::string data_path(const std::string& rel) { return std::string(VED_TEST_DATA) + "/" + rel; }
-inline std::string fixture(const std::string& rel) { return data_path("fixtures/" + rel); }
+inline std::string data_path(const std::string& rel) {
+  return std::string(VED_TEST_DATA) + "/" + rel;
+}
+inline std::string fixture(const std::string& rel) {
+  return data_path("fixtures/" + rel);
+}
 
 // |a - b| <= atol + rtol * |b| everywhere, -inf exactly where expected has -inf.
-inline ::testing::AssertionResult all_close(const float* actual, const float* expected, int64_t n, double atol = 1e-4,
-                                            double rtol = 1e-4) {
+inline ::testing::AssertionResult all_close(const float* actual, const float* expected, int64_t n,
+                                            double atol = 1e-4, double rtol = 1e-4) {
   int64_t bad = 0, first = -1;
   double worst = 0.0;
   for (int64_t i = 0; i < n; ++i) {
@@ -85,12 +95,14 @@ inline ::testing::AssertionResult all_close(const float* actual, const float* ex
     if (!ok && bad++ == 0) first = i;
   }
   if (bad == 0) return ::testing::AssertionSuccess() << "max abs diff " << worst;
-  return ::testing::AssertionFailure() << bad << " of " << n << " elements differ; first at " << first << ": got "
-                                       << actual[first] << ", expected " << expected[first] << " (max finite abs diff "
-                                       << worst << ")";
+  return ::testing::AssertionFailure()
+         << bad << " of " << n << " elements differ; first at " << first << ": got "
+         << actual[first] << ", expected " << expected[first] << " (max finite abs diff " << worst
+         << ")";
 }
 
-inline ::testing::AssertionResult all_close(const Tensor<float>& actual, const Tensor<float>& expected, double atol = 1e-4,
+inline ::testing::AssertionResult all_close(const Tensor<float>& actual,
+                                            const Tensor<float>& expected, double atol = 1e-4,
                                             double rtol = 1e-4) {
   if (actual.shape() != expected.shape())
     return ::testing::AssertionFailure() << "shape " << shape_str(actual.shape()) << " != expected "

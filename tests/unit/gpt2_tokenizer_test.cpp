@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "../tokenizer_cases.hpp"
 #include "ved/detail/json.hpp"
 #include "ved/processing/gpt2_tokenizer.hpp"
 #include "ved/processing/tokenizer.hpp"
@@ -45,26 +46,6 @@ std::vector<int64_t> ids_of(const json& j) {
   return j.get<std::vector<int64_t>>();
 }
 
-// Every case of expected.json, on any tokenizer loaded from the gpt2 files.
-void expect_matches_fixture(const Tokenizer& tok, const json& expected) {
-  ASSERT_EQ(expected["cases"].size(), 40u);
-  for (const json& c : expected["cases"]) {
-    const std::string text = c["text"].get<std::string>();
-    SCOPED_TRACE("text: " + text);
-    EXPECT_EQ(tok.tokenize(text), c["tokens"].get<std::vector<std::string>>());
-    EXPECT_EQ(tok.encode(text, false), ids_of(c["ids"]));
-    const std::vector<int64_t> with_special = tok.encode(text, true);
-    EXPECT_EQ(with_special, ids_of(c["ids_with_special"]));
-    const std::vector<int64_t> ids = ids_of(c["ids_with_special"]);
-    const bool cleanup = tok.clean_up_tokenization_spaces();
-    EXPECT_EQ(tok.decode(ids, true), c["decode_skip_special"].get<std::string>());
-    EXPECT_EQ(tok.decode(ids, true, cleanup), c["decode_skip_special"].get<std::string>());
-    EXPECT_EQ(tok.decode(ids, false), c["decode_keep_special"].get<std::string>());
-    EXPECT_EQ(tok.decode(ids, true, !cleanup),
-              c["decode_skip_special_flipped_cleanup"].get<std::string>());
-  }
-}
-
 template <typename E, typename F>
 std::string expect_throw_message(F&& f) {
   try {
@@ -82,7 +63,7 @@ std::string expect_throw_message(F&& f) {
 // ---- the fixture ----
 
 TEST(Gpt2Tokenizer, MatchesTransformersOnEveryFixtureCase) {
-  expect_matches_fixture(gpt2(), expected_cases(kGpt2Dir));
+  test::expect_tokenizer_matches_fixture(gpt2(), expected_cases(kGpt2Dir));
 }
 
 TEST(Gpt2Tokenizer, FixtureMetadata) {
@@ -326,7 +307,7 @@ TEST(Gpt2TokenizerLoading, TokenizerJsonOnlyFolderMatchesSlowFiles) {
     const std::unique_ptr<Tokenizer> tok = Tokenizer::from_pretrained(dir.str());
     ASSERT_NE(dynamic_cast<GPT2Tokenizer*>(tok.get()), nullptr);
     EXPECT_EQ(tok->vocab_size(), 50257);
-    expect_matches_fixture(*tok, expected_cases(kGpt2Dir));
+    test::expect_tokenizer_matches_fixture(*tok, expected_cases(kGpt2Dir));
   }
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "../tokenizer_cases.hpp"
 #include "ved/detail/json.hpp"
 #include "ved/processing/gpt2_tokenizer.hpp"
 
@@ -30,32 +31,11 @@ void write_file(const fs::path& path, const std::string& text) {
   test::write_file(path.string(), text);
 }
 
-std::vector<int64_t> ids_of(const json& j) {
-  return j.get<std::vector<int64_t>>();
-}
-
-void expect_matches_fixture(const Tokenizer& tok, const json& expected) {
-  ASSERT_EQ(expected["cases"].size(), 40u);
-  for (const json& c : expected["cases"]) {
-    const std::string text = c["text"].get<std::string>();
-    SCOPED_TRACE("text: " + text);
-    EXPECT_EQ(tok.tokenize(text), c["tokens"].get<std::vector<std::string>>());
-    EXPECT_EQ(tok.encode(text, false), ids_of(c["ids"]));
-    EXPECT_EQ(tok.encode(text, true), ids_of(c["ids_with_special"]));
-    const std::vector<int64_t> ids = ids_of(c["ids_with_special"]);
-    const bool cleanup = tok.clean_up_tokenization_spaces();
-    EXPECT_EQ(tok.decode(ids, true), c["decode_skip_special"].get<std::string>());
-    EXPECT_EQ(tok.decode(ids, false), c["decode_keep_special"].get<std::string>());
-    EXPECT_EQ(tok.decode(ids, true, !cleanup),
-              c["decode_skip_special_flipped_cleanup"].get<std::string>());
-  }
-}
-
 TEST(RobertaTokenizer, MatchesTransformersOnEveryFixtureCase) {
   const json expected = detail::read_json_file(kRobertaDir + "/expected.json");
   const std::unique_ptr<Tokenizer> tok = Tokenizer::from_pretrained(kRobertaDir);
   ASSERT_NE(dynamic_cast<RobertaTokenizer*>(tok.get()), nullptr);
-  expect_matches_fixture(*tok, expected);
+  test::expect_tokenizer_matches_fixture(*tok, expected);
 }
 
 TEST(RobertaTokenizer, FixtureMetadata) {
@@ -86,7 +66,8 @@ TEST(RobertaTokenizer, LegacyFilesGiveTheSameResults) {
   write_file(dir.path() / "tokenizer_config.json",
              R"({"tokenizer_class": "RobertaTokenizer", "errors": "replace"})");
   const std::unique_ptr<Tokenizer> tok = Tokenizer::from_pretrained(dir.str());
-  expect_matches_fixture(*tok, detail::read_json_file(kRobertaDir + "/expected.json"));
+  test::expect_tokenizer_matches_fixture(*tok,
+                                         detail::read_json_file(kRobertaDir + "/expected.json"));
 }
 
 // Without any special-token files RobertaTokenizer's defaults apply: the five tokens get ids
