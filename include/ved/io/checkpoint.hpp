@@ -1,10 +1,13 @@
 #pragma once
 
 // The weights of a checkpoint folder, as transformers' save_pretrained writes them:
-// `model.safetensors`, or shards listed by `model.safetensors.index.json`.
+// `model.safetensors`, or shards listed by `model.safetensors.index.json`. For benchmarks at real
+// size without a download, `WeightSource::synthetic` makes up seeded random weights instead.
 
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <random>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,7 +41,30 @@ class WeightSource {
     return src;
   }
 
-  bool contains(const std::string& name) const { return where_.count(name) != 0; }
+  // Every float tensor a model asks for, drawn from N(0, stddev²) with a generator seeded by
+  // (seed, name), so the same model gets the same weights on every run.
+  static std::shared_ptr<const WeightSource> synthetic(uint64_t seed, float stddev = 0.02f) {
+    auto src = std::shared_ptr<WeightSource>(new WeightSource());
+    src->synthetic_ = true;
+    src->seed_ = seed;
+    src->stddev_ = stddev;
+    return src;
+  }
+
+  bool contains(const std::string& name) const { return synthetic_ || where_.count(name) != 0; }
+
+  // Tensor `name` as T, checked against `shape`.
+  template <typename T>
+  Tensor<T> tensor(const std::string& name, const Shape& shape) const {
+    if (synthetic_) return synthesize<T>(name, shape);
+    const SafetensorsFile* f = file_of(name);
+    if (!f) throw WeightError("tensor " + name + " not found in " + describe());
+    const TensorRecord& rec = f->record(name);
+    if (rec.shape != shape)
+      throw WeightError("tensor " + name + ": expected shape " + shape_str(shape) + ", got " +
+                        shape_str(rec.shape) + " in " + f->path());
+    return f->tensor<T>(name);
+  }
 
   // The file holding `name`, or nullptr.
   const SafetensorsFile* file_of(const std::string& name) const {
@@ -48,6 +74,7 @@ class WeightSource {
 
   // Names of the files, for error messages.
   std::string describe() const {
+    if (synthetic_) return "synthetic weights (seed " + std::to_string(seed_) + ")";
     std::string s;
     for (size_t i = 0; i < files_.size() && i < 3; ++i) s += (i ? ", " : "") + files_[i]->path();
     if (files_.size() > 3) s += " and " + std::to_string(files_.size() - 3) + " more shards";
@@ -56,6 +83,19 @@ class WeightSource {
 
  private:
   WeightSource() = default;
+
+  template <typename T>
+  Tensor<T> synthesize(const std::string& name, const Shape& shape) const {
+    if constexpr (!std::is_floating_point_v<T>) {
+      throw WeightError("tensor " + name + ": synthetic weights hold no integer tensors");
+    } else {
+      Tensor<T> t(shape);
+      std::mt19937_64 rng(seed_ ^ std::hash<std::string>{}(name));
+      std::normal_distribution<float> normal(0.0f, stddev_);
+      for (T& v : t) v = static_cast<T>(normal(rng));
+      return t;
+    }
+  }
 
   void add_file(const std::string& path) {
     files_.push_back(SafetensorsFile::open(path));
@@ -95,6 +135,9 @@ class WeightSource {
 
   std::vector<std::shared_ptr<const SafetensorsFile>> files_;
   std::map<std::string, size_t> where_;
+  bool synthetic_ = false;
+  uint64_t seed_ = 0;
+  float stddev_ = 0.02f;
 };
 
 // A view of a WeightSource under a name prefix, so that model code names weights the way
@@ -119,14 +162,7 @@ class WeightLoader {
 
   template <typename T>
   Tensor<T> get_as(const std::string& name, const Shape& shape) const {
-    const std::string full = full_name(name);
-    const SafetensorsFile* f = source_->file_of(full);
-    if (!f) throw WeightError("tensor " + full + " not found in " + source_->describe());
-    const TensorRecord& rec = f->record(full);
-    if (rec.shape != shape)
-      throw WeightError("tensor " + full + ": expected shape " + shape_str(shape) + ", got " +
-                        shape_str(rec.shape) + " in " + f->path());
-    return f->tensor<T>(full);
+    return source_->tensor<T>(full_name(name), shape);
   }
 
  private:
