@@ -44,7 +44,8 @@ double peak_rss_mib() {
 
 // The encoder's input size from its config: image_size is an int or [height, width].
 std::pair<int64_t, int64_t> image_size(const ved::PretrainedConfig& encoder) {
-  const auto& j = encoder.raw.contains("image_size") ? encoder.raw["image_size"] : ved::detail::json(224);
+  const auto& j =
+      encoder.raw.contains("image_size") ? encoder.raw["image_size"] : ved::detail::json(224);
   if (j.is_array() && j.size() == 2) return {j[0].get<int64_t>(), j[1].get<int64_t>()};
   if (j.is_number_integer()) return {j.get<int64_t>(), j.get<int64_t>()};
   throw ved::ConfigError(encoder.source + ": image_size must be an integer or [height, width]");
@@ -59,15 +60,22 @@ int run(int argc, char** argv) {
       if (i + 1 >= argc) throw ved::InvalidArgument(a + " needs a value");
       return argv[++i];
     };
-    if (a == "--model") dir = value();
-    else if (a == "--batch") batch = std::stoll(value());
-    else if (a == "--new-tokens") new_tokens = std::stoll(value());
-    else if (a == "--beams") beams = std::stoll(value());
-    else if (a == "--repeat") repeat = std::stoll(value());
-    else throw ved::InvalidArgument("unknown option " + a);
+    if (a == "--model")
+      dir = value();
+    else if (a == "--batch")
+      batch = std::stoll(value());
+    else if (a == "--new-tokens")
+      new_tokens = std::stoll(value());
+    else if (a == "--beams")
+      beams = std::stoll(value());
+    else if (a == "--repeat")
+      repeat = std::stoll(value());
+    else
+      throw ved::InvalidArgument("unknown option " + a);
   }
   if (dir.empty() || batch < 1 || new_tokens < 1 || beams < 1 || repeat < 1)
-    throw ved::InvalidArgument("usage: ved_bench --model DIR [--batch N] [--new-tokens N] [--beams N] [--repeat N]");
+    throw ved::InvalidArgument(
+        "usage: ved_bench --model DIR [--batch N] [--new-tokens N] [--beams N] [--repeat N]");
 
   namespace fs = std::filesystem;
   const auto t_load = Clock::now();
@@ -75,12 +83,14 @@ int run(int argc, char** argv) {
   const auto config_json = ved::detail::read_json_file(config_path);
   const auto config = ved::VisionEncoderDecoderConfig::from_json(config_json, config_path);
   const fs::path gen_path = fs::path(dir) / "generation_config.json";
-  ved::GenerationConfig gen = fs::exists(gen_path) ? ved::GenerationConfig::from_file(gen_path.string())
-                                                   : ved::GenerationConfig::from_model_config(config_json, config_path);
+  ved::GenerationConfig gen =
+      fs::exists(gen_path) ? ved::GenerationConfig::from_file(gen_path.string())
+                           : ved::GenerationConfig::from_model_config(config_json, config_path);
   const bool has_weights = fs::exists(fs::path(dir) / "model.safetensors") ||
                            fs::exists(fs::path(dir) / "model.safetensors.index.json");
-  const ved::VisionEncoderDecoderModel model(config, gen,
-                                             has_weights ? ved::WeightSource::from_dir(dir) : ved::WeightSource::synthetic(0));
+  const ved::VisionEncoderDecoderModel model(
+      config, gen,
+      has_weights ? ved::WeightSource::from_dir(dir) : ved::WeightSource::synthetic(0));
   const double load_s = seconds_since(t_load);
 
   const auto [h, w] = image_size(config.encoder);
@@ -104,15 +114,19 @@ int run(int argc, char** argv) {
     const auto out = model.generate(pixels, gen);
     generate_s.push_back(seconds_since(t0));
     if (static_cast<int64_t>(out.sequences[0].size()) != new_tokens + 1)
-      throw ved::Error("generate stopped after " + std::to_string(out.sequences[0].size() - 1) + " tokens");
+      throw ved::Error("generate stopped after " + std::to_string(out.sequences[0].size() - 1) +
+                       " tokens");
   }
   const double enc = median(encode_s), gen_total = median(generate_s);
   const double per_token = (gen_total - enc) / static_cast<double>(new_tokens);
-  std::printf("model        %s (%s + %s, %s weights)\n", dir.c_str(), config.encoder.model_type.c_str(),
-              config.decoder.model_type.c_str(), has_weights ? "checkpoint" : "synthetic");
-  std::printf("input        batch %lld, %lldx%lld, %lld new tokens, %lld beam(s), %lld repeats (medians)\n",
-              static_cast<long long>(batch), static_cast<long long>(h), static_cast<long long>(w),
-              static_cast<long long>(new_tokens), static_cast<long long>(beams), static_cast<long long>(repeat));
+  std::printf("model        %s (%s + %s, %s weights)\n", dir.c_str(),
+              config.encoder.model_type.c_str(), config.decoder.model_type.c_str(),
+              has_weights ? "checkpoint" : "synthetic");
+  std::printf(
+      "input        batch %lld, %lldx%lld, %lld new tokens, %lld beam(s), %lld repeats (medians)\n",
+      static_cast<long long>(batch), static_cast<long long>(h), static_cast<long long>(w),
+      static_cast<long long>(new_tokens), static_cast<long long>(beams),
+      static_cast<long long>(repeat));
   std::printf("load         %8.3f s\n", load_s);
   std::printf("encode       %8.3f s\n", enc);
   std::printf("generate     %8.3f s  (encode included)\n", gen_total);

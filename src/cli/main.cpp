@@ -193,13 +193,19 @@ int run(const Args& a) {
     return 0;
   }
   ved::GenerationConfig config = model.generation_config();
-  config.update(generate_kwargs(a), "--args");
+  ved::detail::json kwargs = generate_kwargs(a);
+  std::vector<std::vector<int64_t>> prompt;
+  if (kwargs.contains("decoder_input_ids")) {
+    prompt = ved::VisionEncoderDecoderModel::parse_decoder_input_ids(kwargs["decoder_input_ids"]);
+    kwargs.erase("decoder_input_ids");
+  }
+  config.update(kwargs, "--args");
   if (a.command == "generate") {
     ved::Tensor<float> pixels = read_pixel_values(a.require("pixel-values"));
     if (a.options.count("batch"))
       pixels = select_rows(pixels,
                            parse_batch(a.options.at("batch"), pixels.ndim() ? pixels.dim(0) : 0));
-    print_generate(model.generate(pixels, config), a.json);
+    print_generate(model.generate(pixels, config, prompt), a.json);
     return 0;
   }
   // caption
@@ -208,7 +214,7 @@ int run(const Args& a) {
   const auto tokenizer = ved::Tokenizer::from_pretrained(model_dir);
   std::vector<ved::Image> images;
   for (const auto& path : a.positional) images.push_back(ved::load_image(path));
-  const ved::GenerateOutput out = model.generate(processor.preprocess(images), config);
+  const ved::GenerateOutput out = model.generate(processor.preprocess(images), config, prompt);
   const size_t per_image = out.sequences.size() / images.size();
   ved::detail::json results = ved::detail::json::array();
   for (size_t i = 0; i < out.sequences.size(); ++i) {

@@ -103,8 +103,11 @@ struct GenerationConfig {
     apply(kwargs, source, /*strict=*/true);
   }
 
-  // The decoder length limit this config implies (decoder start token included).
-  int64_t effective_max_length() const { return max_new_tokens ? *max_new_tokens + 1 : max_length; }
+  // The decoder length limit for a prompt of `prompt_length` tokens (decoder start token
+  // included): max_new_tokens counts after the prompt, max_length includes it.
+  int64_t effective_max_length(int64_t prompt_length = 1) const {
+    return max_new_tokens ? *max_new_tokens + prompt_length : max_length;
+  }
 
   void validate() const;
 
@@ -258,8 +261,6 @@ inline void GenerationConfig::validate() const {
   if (top_k < 0) fail("top_k must be non-negative");
   if (!(repetition_penalty > 0.0)) fail("repetition_penalty must be positive");
   if (no_repeat_ngram_size < 0) fail("no_repeat_ngram_size must be non-negative");
-  if (num_beams > 1 && do_sample)
-    fail("beam sampling (num_beams > 1 with do_sample) is not supported");
 }
 
 }  // namespace ved

@@ -1,13 +1,19 @@
 #pragma once
 
-// Search strategies over a TextDecoder, following transformers' generation/utils.py:
+// Search strategies over a TextDecoder, following transformers' generation/utils.py. Three
+// separate pieces: the search (greedy/sampling rows, or beams), the token choice (argmax or a
+// seeded multinomial draw), and the logits processors (logits_process.hpp).
 // - greedy_or_sample (`_sample`): process the last position's logits, choose a token, feed
-//   pad_token_id to rows that already produced an eos, stop when every row is finished or the
-//   length limit is reached;
-// - beam_search (`_beam_search` with BeamSearchScorer / BeamHypotheses).
+//   pad_token_id to rows that already produced an eos, stop when every row is finished, the
+//   length limit is reached or the callback says stop;
+// - beam_search (`_beam_search` with BeamSearchScorer / BeamHypotheses), with do_sample drawing
+//   the candidates instead of taking the top ones (beam sampling).
+// Every row starts from a prompt (at least the decoder start token); the prompt counts toward
+// max_length and is not "generated".
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -19,14 +25,22 @@
 namespace ved {
 
 struct GenerateOutput {
-  std::vector<std::vector<int64_t>>
-      sequences;                        // one row per returned sequence, decoder start token first
+  // One row per returned sequence (num_return_sequences consecutive rows per image, best first),
+  // prompt (decoder start token) included.
+  std::vector<std::vector<int64_t>> sequences;
   std::vector<float> sequences_scores;  // beam search: one per row
-  std::vector<Tensor<float>> scores;    // output_scores: per step, [rows, vocab] processed scores
+  // Per row, one entry per position after the prompt: the log-probability of the chosen token
+  // under the processed distribution (transformers' compute_transition_scores with
+  // normalize_logits). Positions filled with pad_token_id after a row finished hold 0.
+  std::vector<std::vector<float>> token_logprobs;
+  std::vector<Tensor<float>> scores;  // output_scores: per step, [rows, vocab] processed scores
 };
 
-// A GenerationConfig with its special tokens resolved as transformers' _prepare_special_tokens
-// does.
+// Called after each step of greedy search or sampling with that step's token of every row;
+// returning false stops generation there (e.g. a UI that has shown enough, or a stop string).
+using TokenCallback = std::function<bool(int64_t step, const std::vector<int64_t>& tokens)>;
+
+// Special tokens resolved as transformers' _prepare_special_tokens does.
 struct ResolvedTokens {
   int64_t decoder_start;
   std::vector<int64_t> eos;
@@ -62,7 +76,7 @@ inline int64_t argmax(const float* s, int64_t n) {
   return best;
 }
 
-// Draws from softmax(s); -inf entries have probability zero.
+// Draws an index with probability proportional to exp(s[i]); -inf entries are never drawn.
 inline int64_t sample(const float* s, int64_t n, std::mt19937_64& rng) {
   const float m = *std::max_element(s, s + n);
   std::vector<double> p(static_cast<size_t>(n));
@@ -77,35 +91,75 @@ inline int64_t sample(const float* s, int64_t n, std::mt19937_64& rng) {
   return argmax(s, n);
 }
 
-// Greedy decoding (do_sample=false) or multinomial sampling (do_sample=true).
+inline float log_sum_exp(const float* s, int64_t n) {
+  const float m = *std::max_element(s, s + n);
+  if (std::isinf(m)) return m;
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(s[i] - m);
+  return m + std::log(sum);
+}
+
+namespace detail {
+
+inline std::mt19937_64 make_rng(const GenerationConfig& g) {
+  return std::mt19937_64(g.seed ? *g.seed : std::random_device{}());
+}
+
+// Logits [rows, vocab] at the last position of every row, feeding each row the tokens the state
+// has not seen yet (the whole prompt at the first step, one token afterwards).
+inline Tensor<float> next_token_logits(const TextDecoder& decoder, DecoderState& state,
+                                       const std::vector<std::vector<int64_t>>& ids) {
+  const int64_t rows = static_cast<int64_t>(ids.size()), seen = state.length();
+  const int64_t n = static_cast<int64_t>(ids[0].size()) - seen;
+  Tensor<int64_t> input({rows, n});
+  for (int64_t r = 0; r < rows; ++r)
+    std::copy(ids[static_cast<size_t>(r)].begin() + seen, ids[static_cast<size_t>(r)].end(),
+              input.data() + r * n);
+  return decoder.forward(state, input, /*last_only=*/true).reshape({rows, decoder.vocab_size()});
+}
+
+}  // namespace detail
+
+// Greedy decoding (do_sample=false) or multinomial sampling (do_sample=true) from `prompts`
+// (one per state row, all of one length).
 inline GenerateOutput greedy_or_sample(const TextDecoder& decoder, DecoderState& state,
-                                       const GenerationConfig& g) {
+                                       const GenerationConfig& g,
+                                       std::vector<std::vector<int64_t>> prompts,
+                                       const TokenCallback& on_token = {}) {
   const int64_t B = state.batch_size(), V = decoder.vocab_size();
   const ResolvedTokens tok = resolve_special_tokens(g, V);
-  const int64_t max_length = g.effective_max_length();
-  const LogitsProcessorList processors = make_logits_processors(g, 1, max_length);
-  std::mt19937_64 rng(g.seed ? *g.seed : std::random_device{}());
+  const int64_t prompt_len = static_cast<int64_t>(prompts[0].size());
+  const int64_t max_length = g.effective_max_length(prompt_len);
+  const LogitsProcessorList processors = make_logits_processors(g, prompt_len, max_length);
+  std::mt19937_64 rng = detail::make_rng(g);
 
   GenerateOutput out;
-  out.sequences.assign(static_cast<size_t>(B), std::vector<int64_t>{tok.decoder_start});
+  out.sequences = std::move(prompts);
+  out.token_logprobs.resize(static_cast<size_t>(B));
   std::vector<bool> unfinished(static_cast<size_t>(B), true);
-  Tensor<int64_t> input({B, 1});
-  for (int64_t len = 1; len < max_length; ++len) {
-    for (int64_t b = 0; b < B; ++b) input.data()[b] = out.sequences[static_cast<size_t>(b)].back();
-    Tensor<float> scores = decoder.forward(state, input, /*last_only=*/true).reshape({B, V});
+  std::vector<int64_t> step_tokens(static_cast<size_t>(B));
+  for (int64_t len = prompt_len; len < max_length; ++len) {
+    Tensor<float> scores = detail::next_token_logits(decoder, state, out.sequences);
     bool any_unfinished = false;
     for (int64_t b = 0; b < B; ++b) {
       auto& seq = out.sequences[static_cast<size_t>(b)];
       float* row = scores.data() + b * V;
       apply_processors(processors, seq, row, V);
       int64_t next = g.do_sample ? sample(row, V, rng) : argmax(row, V);
-      if (!tok.eos.empty() && !unfinished[static_cast<size_t>(b)]) next = *tok.pad;
+      float logprob = row[next] - log_sum_exp(row, V);
+      if (!tok.eos.empty() && !unfinished[static_cast<size_t>(b)]) {
+        next = *tok.pad;
+        logprob = 0.0f;
+      }
       seq.push_back(next);
+      out.token_logprobs[static_cast<size_t>(b)].push_back(logprob);
+      step_tokens[static_cast<size_t>(b)] = next;
       if (std::find(tok.eos.begin(), tok.eos.end(), next) != tok.eos.end())
         unfinished[static_cast<size_t>(b)] = false;
       any_unfinished = any_unfinished || unfinished[static_cast<size_t>(b)];
     }
     if (g.output_scores) out.scores.push_back(std::move(scores));
+    if (on_token && !on_token(len - prompt_len, step_tokens)) break;
     if (!any_unfinished) break;
   }
   return out;
@@ -116,21 +170,29 @@ namespace detail {
 // transformers' BeamHypotheses: the best `num_beams` finished hypotheses of one batch item.
 class BeamHypotheses {
  public:
+  struct Hypothesis {
+    double score;
+    std::vector<int64_t> tokens;  // prompt included, eos excluded
+    std::vector<float> logprobs;  // per generated token, a final eos included
+  };
+
   BeamHypotheses(int64_t num_beams, double length_penalty, const std::string& early_stopping,
-                 int64_t max_length)
+                 int64_t max_length, int64_t prompt_len)
       : num_beams_(num_beams),
         length_penalty_(length_penalty),
         early_stopping_(early_stopping),
-        max_length_(max_length) {}
+        max_length_(max_length),
+        prompt_len_(prompt_len) {}
 
   int64_t size() const { return static_cast<int64_t>(beams_.size()); }
 
-  // `generated_len` counts generated tokens (decoder start excluded, a final eos included).
-  void add(std::vector<int64_t> hyp, float sum_logprobs, int64_t generated_len) {
+  // `generated_len` counts generated tokens (prompt excluded, a final eos included).
+  void add(std::vector<int64_t> tokens, std::vector<float> logprobs, float sum_logprobs,
+           int64_t generated_len) {
     const double score = static_cast<double>(sum_logprobs) /
                          std::pow(static_cast<double>(generated_len), length_penalty_);
     if (size() < num_beams_ || score > worst_score_) {
-      beams_.push_back({score, std::move(hyp)});
+      beams_.push_back({score, std::move(tokens), std::move(logprobs)});
       if (size() > num_beams_) {
         // Drop the worst (the earliest among equals), as sorted((score, index)) picks it.
         size_t worst = 0;
@@ -145,68 +207,105 @@ class BeamHypotheses {
     }
   }
 
-  // `cur_len` is the decoder length the candidate scores were computed for (start token included).
+  // `cur_len` is the decoder length the candidate scores were computed for, prompt included.
   bool is_done(float best_sum_logprobs, int64_t cur_len) const {
     if (size() < num_beams_) return false;
     if (early_stopping_ == "true") return true;
-    const int64_t len =
-        (early_stopping_ == "never" && length_penalty_ > 0.0) ? max_length_ - 1 : cur_len - 1;
+    const int64_t len = (early_stopping_ == "never" && length_penalty_ > 0.0)
+                            ? max_length_ - prompt_len_
+                            : cur_len - prompt_len_;
     const double best = static_cast<double>(best_sum_logprobs) /
                         std::pow(static_cast<double>(len), length_penalty_);
     return worst_score_ >= best;
   }
 
   // Best first; among equal scores the one added last, as sorted(...).pop() returns it.
-  std::vector<std::pair<double, std::vector<int64_t>>> best() const {
+  std::vector<Hypothesis> best() const {
     std::vector<size_t> order(beams_.size());
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(),
                      [&](size_t a, size_t b) { return beams_[a].score < beams_[b].score; });
-    std::vector<std::pair<double, std::vector<int64_t>>> out;
-    for (auto it = order.rbegin(); it != order.rend(); ++it)
-      out.emplace_back(beams_[*it].score, beams_[*it].tokens);
+    std::vector<Hypothesis> out;
+    for (auto it = order.rbegin(); it != order.rend(); ++it) out.push_back(beams_[*it]);
     return out;
   }
 
  private:
-  struct Hyp {
-    double score;
-    std::vector<int64_t> tokens;
-  };
   int64_t num_beams_;
   double length_penalty_;
   std::string early_stopping_;
-  int64_t max_length_;
+  int64_t max_length_, prompt_len_;
   double worst_score_ = 1e9;
-  std::vector<Hyp> beams_;
+  std::vector<Hypothesis> beams_;
 };
 
 inline void log_softmax_inplace(float* s, int64_t n) {
-  const float m = *std::max_element(s, s + n);
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) sum += std::exp(s[i] - m);
-  const float log_sum = std::log(sum);
-  for (int64_t i = 0; i < n; ++i) s[i] = s[i] - m - log_sum;
+  const float log_sum = log_sum_exp(s, n);
+  for (int64_t i = 0; i < n; ++i) s[i] -= log_sum;
+}
+
+// The `n` candidates of one batch item, best first: torch.topk, or with do_sample
+// torch.multinomial without replacement over softmax(cand) followed by a descending sort.
+inline std::vector<int64_t> beam_candidates(const float* cand, int64_t size, int64_t n,
+                                            bool do_sample, std::mt19937_64& rng) {
+  n = std::min(n, size);
+  std::vector<int64_t> idx;
+  auto better = [&](int64_t x, int64_t y) {
+    return cand[x] > cand[y] || (cand[x] == cand[y] && x < y);
+  };
+  if (!do_sample) {
+    idx.resize(static_cast<size_t>(size));
+    std::iota(idx.begin(), idx.end(), 0);
+    std::partial_sort(idx.begin(), idx.begin() + n, idx.end(), better);
+    idx.resize(static_cast<size_t>(n));
+    return idx;
+  }
+  const float m = *std::max_element(cand, cand + size);
+  std::vector<double> w(static_cast<size_t>(size));
+  for (int64_t i = 0; i < size; ++i)
+    w[static_cast<size_t>(i)] = std::exp(static_cast<double>(cand[i] - m));
+  for (int64_t k = 0; k < n; ++k) {
+    const double total = std::accumulate(w.begin(), w.end(), 0.0);
+    if (!(total > 0.0)) break;  // fewer than n tokens left with non-zero probability
+    double u = std::uniform_real_distribution<double>(0.0, total)(rng);
+    int64_t pick = -1;
+    for (int64_t i = 0; i < size; ++i) {
+      if (w[static_cast<size_t>(i)] <= 0.0) continue;
+      pick = i;
+      u -= w[static_cast<size_t>(i)];
+      if (u < 0.0) break;
+    }
+    idx.push_back(pick);
+    w[static_cast<size_t>(pick)] = 0.0;
+  }
+  std::sort(idx.begin(), idx.end(), better);
+  return idx;
 }
 
 }  // namespace detail
 
-// Beam search over a state holding one row per image; the state is expanded to
-// num_beams rows per image here.
+// Beam search from `prompts` (one per image, all of one length) over a state holding one row per
+// image; the state is expanded to num_beams rows per image here.
 inline GenerateOutput beam_search(const TextDecoder& decoder, DecoderState& state,
-                                  const GenerationConfig& g) {
+                                  const GenerationConfig& g,
+                                  const std::vector<std::vector<int64_t>>& prompts) {
   const int64_t B = state.batch_size(), K = g.num_beams, V = decoder.vocab_size(), rows = B * K;
   const ResolvedTokens tok = resolve_special_tokens(g, V);
-  const int64_t max_length = g.effective_max_length();
-  const LogitsProcessorList processors = make_logits_processors(g, 1, max_length);
+  const int64_t prompt_len = static_cast<int64_t>(prompts[0].size());
+  const int64_t max_length = g.effective_max_length(prompt_len);
+  const LogitsProcessorList processors = make_logits_processors(g, prompt_len, max_length);
+  std::mt19937_64 rng = detail::make_rng(g);
 
   std::vector<int64_t> expand;
+  std::vector<std::vector<int64_t>> ids;
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t k = 0; k < K; ++k) expand.push_back(b);
+    for (int64_t k = 0; k < K; ++k) {
+      expand.push_back(b);
+      ids.push_back(prompts[static_cast<size_t>(b)]);
+    }
   state.reorder(expand);
+  std::vector<std::vector<float>> logprobs(static_cast<size_t>(rows));
 
-  std::vector<std::vector<int64_t>> ids(static_cast<size_t>(rows),
-                                        std::vector<int64_t>{tok.decoder_start});
   // Only beam 0 is live at first: the others start at -1e9 so the first step does not pick the
   // same token K times.
   std::vector<float> beam_scores(static_cast<size_t>(rows), 0.0f);
@@ -214,19 +313,19 @@ inline GenerateOutput beam_search(const TextDecoder& decoder, DecoderState& stat
     if (r % K != 0) beam_scores[static_cast<size_t>(r)] = -1e9f;
   std::vector<detail::BeamHypotheses> hyps;
   for (int64_t b = 0; b < B; ++b)
-    hyps.emplace_back(K, g.length_penalty, g.early_stopping, max_length);
+    hyps.emplace_back(K, g.length_penalty, g.early_stopping, max_length, prompt_len);
   std::vector<bool> done(static_cast<size_t>(B), false);
   const int64_t n_keep = std::max<int64_t>(2, 1 + static_cast<int64_t>(tok.eos.size())) * K;
 
-  Tensor<int64_t> input({rows, 1});
-  int64_t cur_len = 1;
+  int64_t cur_len = prompt_len;
   while (cur_len < max_length) {
-    for (int64_t r = 0; r < rows; ++r) input.data()[r] = ids[static_cast<size_t>(r)].back();
-    Tensor<float> scores = decoder.forward(state, input, /*last_only=*/true).reshape({rows, V});
+    Tensor<float> scores = detail::next_token_logits(decoder, state, ids);
+    std::vector<float> token_lp(static_cast<size_t>(rows * V));
     for (int64_t r = 0; r < rows; ++r) {
       float* row = scores.data() + r * V;
       detail::log_softmax_inplace(row, V);
       apply_processors(processors, ids[static_cast<size_t>(r)], row, V);
+      std::copy(row, row + V, token_lp.begin() + r * V);
       for (int64_t v = 0; v < V; ++v) row[v] += beam_scores[static_cast<size_t>(r)];
     }
     std::vector<float> next_scores(static_cast<size_t>(rows));
@@ -241,20 +340,20 @@ inline GenerateOutput beam_search(const TextDecoder& decoder, DecoderState& stat
         }
         continue;
       }
-      // torch.topk over this item's K*V candidates, best first (lower index first among ties).
       const float* cand = scores.data() + b * K * V;
-      std::vector<int64_t> top(static_cast<size_t>(K * V));
-      std::iota(top.begin(), top.end(), 0);
-      const int64_t n = std::min(n_keep, K * V);
-      std::partial_sort(top.begin(), top.begin() + n, top.end(), [&](int64_t x, int64_t y) {
-        return cand[x] > cand[y] || (cand[x] == cand[y] && x < y);
-      });
+      const std::vector<int64_t> top =
+          detail::beam_candidates(cand, K * V, n_keep, g.do_sample, rng);
       int64_t beam = 0;
-      for (int64_t rank = 0; rank < n && beam < K; ++rank) {
-        const int64_t c = top[static_cast<size_t>(rank)], token = c % V, from = b * K + c / V;
+      for (size_t rank = 0; rank < top.size() && beam < K; ++rank) {
+        const int64_t c = top[rank], token = c % V, from = b * K + c / V;
+        const float lp = token_lp[static_cast<size_t>(from * V + token)];
         if (std::find(tok.eos.begin(), tok.eos.end(), token) != tok.eos.end()) {
-          if (rank >= K) continue;  // an eos outside the top K candidates is dropped
-          hyps[static_cast<size_t>(b)].add(ids[static_cast<size_t>(from)], cand[c], cur_len);
+          if (static_cast<int64_t>(rank) >= K)
+            continue;  // an eos outside the top K candidates is dropped
+          std::vector<float> hyp_lp = logprobs[static_cast<size_t>(from)];
+          hyp_lp.push_back(lp);
+          hyps[static_cast<size_t>(b)].add(ids[static_cast<size_t>(from)], std::move(hyp_lp),
+                                           cand[c], cur_len + 1 - prompt_len);
         } else {
           next_scores[static_cast<size_t>(b * K + beam)] = cand[c];
           next_tokens[static_cast<size_t>(b * K + beam)] = token;
@@ -262,15 +361,22 @@ inline GenerateOutput beam_search(const TextDecoder& decoder, DecoderState& stat
           ++beam;
         }
       }
-      const float best = cand[top[0]];
-      done[static_cast<size_t>(b)] = hyps[static_cast<size_t>(b)].is_done(best, cur_len + 1);
+      done[static_cast<size_t>(b)] =
+          hyps[static_cast<size_t>(b)].is_done(cand[top[0]], cur_len + 1);
     }
     std::vector<std::vector<int64_t>> next_ids;
+    std::vector<std::vector<float>> next_logprobs;
     for (int64_t r = 0; r < rows; ++r) {
-      next_ids.push_back(ids[static_cast<size_t>(next_rows[static_cast<size_t>(r)])]);
+      const size_t from = static_cast<size_t>(next_rows[static_cast<size_t>(r)]);
+      next_ids.push_back(ids[from]);
       next_ids.back().push_back(next_tokens[static_cast<size_t>(r)]);
+      next_logprobs.push_back(logprobs[from]);
+      next_logprobs.back().push_back(
+          token_lp[from * static_cast<size_t>(V) +
+                   static_cast<size_t>(next_tokens[static_cast<size_t>(r)])]);
     }
     ids = std::move(next_ids);
+    logprobs = std::move(next_logprobs);
     beam_scores = next_scores;
     state.reorder(next_rows);
     ++cur_len;
@@ -281,24 +387,27 @@ inline GenerateOutput beam_search(const TextDecoder& decoder, DecoderState& stat
   for (int64_t b = 0; b < B; ++b) {
     if (done[static_cast<size_t>(b)]) continue;
     for (int64_t k = 0; k < K; ++k) {
-      const auto& seq = ids[static_cast<size_t>(b * K + k)];
-      hyps[static_cast<size_t>(b)].add(seq, beam_scores[static_cast<size_t>(b * K + k)],
-                                       static_cast<int64_t>(seq.size()) - 1);
+      const size_t r = static_cast<size_t>(b * K + k);
+      hyps[static_cast<size_t>(b)].add(ids[r], logprobs[r], beam_scores[r],
+                                       static_cast<int64_t>(ids[r].size()) - prompt_len);
     }
   }
   GenerateOutput out;
   size_t longest = 0;
   for (int64_t b = 0; b < B; ++b) {
-    const auto best = hyps[static_cast<size_t>(b)].best();
+    auto best = hyps[static_cast<size_t>(b)].best();
     for (int64_t j = 0; j < g.num_return_sequences; ++j) {
-      out.sequences.push_back(best[static_cast<size_t>(j)].second);
-      out.sequences_scores.push_back(static_cast<float>(best[static_cast<size_t>(j)].first));
-      longest = std::max(longest, out.sequences.back().size());
+      auto& h = best[static_cast<size_t>(j)];
+      longest = std::max(longest, h.tokens.size());
+      out.sequences.push_back(std::move(h.tokens));
+      out.token_logprobs.push_back(std::move(h.logprobs));
+      out.sequences_scores.push_back(static_cast<float>(h.score));
     }
   }
   // Rows shorter than the longest get the first eos id, then pad_token_id.
   const size_t width = std::min<size_t>(longest + 1, static_cast<size_t>(max_length));
-  for (auto& seq : out.sequences) {
+  for (size_t i = 0; i < out.sequences.size(); ++i) {
+    auto& seq = out.sequences[i];
     if (seq.size() < width && !tok.eos.empty()) seq.push_back(tok.eos.front());
     if (seq.size() < width) {
       if (!tok.pad)
@@ -306,6 +415,7 @@ inline GenerateOutput beam_search(const TextDecoder& decoder, DecoderState& stat
             "generate(): beam search needs pad_token_id to pad hypotheses of different lengths");
       seq.resize(width, *tok.pad);
     }
+    out.token_logprobs[i].resize(seq.size() - static_cast<size_t>(prompt_len), 0.0f);
   }
   return out;
 }

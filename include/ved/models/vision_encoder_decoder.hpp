@@ -98,30 +98,99 @@ class VisionEncoderDecoderModel {
   }
 
   // Generates from the images in pixel_values with `config` (start from generation_config()).
-  GenerateOutput generate(const Tensor<float>& pixel_values, const GenerationConfig& config) const {
+  // `decoder_input_ids` is an optional prompt: one row for every image or one row per image, all
+  // of one length. As in transformers, decoder_start_token_id is prepended when no row starts
+  // with it, except for Donut's encoder (whose task prompts carry their own start).
+  // `on_token` streams greedy/sampled tokens and can stop generation (not with beam search).
+  GenerateOutput generate(const Tensor<float>& pixel_values, const GenerationConfig& config,
+                          const std::vector<std::vector<int64_t>>& decoder_input_ids = {},
+                          const TokenCallback& on_token = {}) const {
     config.validate();
+    if (on_token && config.num_beams > 1)
+      throw InvalidArgument(
+          "generate(): a token callback cannot be used with beam search (num_beams > 1)");
+    const int64_t B = pixel_values.ndim() == 4 ? pixel_values.dim(0) : 0;
+    std::vector<std::vector<int64_t>> prompts = make_prompts(config, decoder_input_ids, B);
     const Tensor<float> encoder_states = encode(pixel_values);
     DecoderState state = decoder_->start(project(encoder_states));
-    if (config.num_beams > 1) return beam_search(*decoder_, state, config);
+    if (config.num_beams > 1) return beam_search(*decoder_, state, config, prompts);
     if (config.num_return_sequences > 1) {  // sampling: num_return_sequences draws per image
       std::vector<int64_t> rows;
-      for (int64_t b = 0; b < state.batch_size(); ++b)
-        rows.insert(rows.end(), static_cast<size_t>(config.num_return_sequences), b);
+      std::vector<std::vector<int64_t>> expanded;
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t n = 0; n < config.num_return_sequences; ++n) {
+          rows.push_back(b);
+          expanded.push_back(prompts[static_cast<size_t>(b)]);
+        }
       state.reorder(rows);
+      prompts = std::move(expanded);
     }
-    return greedy_or_sample(*decoder_, state, config);
+    return greedy_or_sample(*decoder_, state, config, std::move(prompts), on_token);
   }
 
   // generate() with transformers-style keyword arguments over generation_config():
   // model.generate(pixel_values, {{"max_new_tokens", 20}, {"num_beams", 4}}).
+  // "decoder_input_ids" (a list of rows) is taken as the prompt.
   GenerateOutput generate(const Tensor<float>& pixel_values,
                           const detail::json& kwargs = detail::json::object()) const {
     GenerationConfig g = generation_config_;
-    g.update(kwargs);
-    return generate(pixel_values, g);
+    detail::json rest = kwargs;
+    std::vector<std::vector<int64_t>> prompt;
+    if (rest.is_object() && rest.contains("decoder_input_ids")) {
+      prompt = parse_decoder_input_ids(rest["decoder_input_ids"]);
+      rest.erase("decoder_input_ids");
+    }
+    g.update(rest);
+    return generate(pixel_values, g, prompt);
+  }
+
+  static std::vector<std::vector<int64_t>> parse_decoder_input_ids(const detail::json& j) {
+    const char* what =
+        "generate(): decoder_input_ids must be a list of rows of token ids, e.g. [[0, 57521]]";
+    if (!j.is_array() || j.empty()) throw InvalidArgument(what);
+    std::vector<std::vector<int64_t>> rows;
+    for (const auto& row : j) {
+      if (!row.is_array()) throw InvalidArgument(what);
+      rows.emplace_back();
+      for (const auto& id : row) {
+        if (!id.is_number_integer()) throw InvalidArgument(what);
+        rows.back().push_back(id.get<int64_t>());
+      }
+    }
+    return rows;
   }
 
  private:
+  // transformers' _prepare_decoder_input_ids_for_generation.
+  std::vector<std::vector<int64_t>> make_prompts(const GenerationConfig& config,
+                                                 const std::vector<std::vector<int64_t>>& user,
+                                                 int64_t B) const {
+    const int64_t start = resolve_special_tokens(config, decoder_->vocab_size()).decoder_start;
+    if (user.empty()) return std::vector<std::vector<int64_t>>(static_cast<size_t>(B), {start});
+    if (static_cast<int64_t>(user.size()) != 1 && static_cast<int64_t>(user.size()) != B)
+      throw InvalidArgument("generate(): decoder_input_ids has " + std::to_string(user.size()) +
+                            " rows for " + std::to_string(B) + " images");
+    std::vector<std::vector<int64_t>> rows;
+    for (int64_t b = 0; b < B; ++b)
+      rows.push_back(user[user.size() == 1 ? 0 : static_cast<size_t>(b)]);
+    for (const auto& r : rows) {
+      if (r.size() != rows[0].size() || r.empty())
+        throw InvalidArgument(
+            "generate(): decoder_input_ids rows must be non-empty and of one length");
+      for (int64_t id : r)
+        if (id < 0 || id >= decoder_->vocab_size())
+          throw InvalidArgument("generate(): decoder_input_ids holds " + std::to_string(id) +
+                                ", outside the vocabulary [0, " +
+                                std::to_string(decoder_->vocab_size()) + ")");
+    }
+    const bool donut = config_.encoder.model_type.find("donut") != std::string::npos;
+    const bool none_start =
+        std::none_of(rows.begin(), rows.end(), [&](const auto& r) { return r[0] == start; });
+    if (!donut && none_start)
+      for (auto& r : rows) r.insert(r.begin(), start);
+    return rows;
+  }
+
   VisionEncoderDecoderConfig config_;
   GenerationConfig generation_config_;
   std::unique_ptr<VisionEncoder> encoder_;     // encoder.*
