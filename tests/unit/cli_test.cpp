@@ -103,6 +103,17 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CliGenerate, ::testing::Values("vit-gpt2", "v
 const std::string kDemo = std::string(VED_TEST_DATA) + "/../../examples/models/demo-vit-gpt2";
 const std::string kImage = test::fixture("images/inputs/coco_000000039769.png");
 
+TEST(Cli, GenerateTakesAPrompt) {
+  const std::string dir = test::fixture("models/vit-gpt2");
+  const detail::json meta = detail::read_json_file(dir + "/expected.json");
+  const Result r = ved_cli({"generate", "--model", dir, "--pixel-values",
+                            dir + "/expected.safetensors", "--batch", "0", "--args",
+                            R"({"max_new_tokens": 11, "decoder_input_ids": [[190]]})", "--json"});
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(detail::json::parse(r.out)["sequences"],
+            meta["generate"][0]["sequences"]);  // greedy_img0
+}
+
 TEST(Cli, PreprocessMatchesTransformers) {
   // The demo checkpoint's preprocessor_config.json is the vit-32 fixture processor.
   const std::string out = temp_file("pixels.safetensors");

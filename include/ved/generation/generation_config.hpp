@@ -41,7 +41,9 @@ struct GenerationConfig {
   // output
   int64_t num_return_sequences = 1;
   bool output_scores = false;
-  std::optional<uint64_t> seed;  // ved's own: seeds do_sample's generator
+  // ved's own: seeds sampling's std::mt19937_64. Draws are made row by row in a fixed order, so
+  // a seed gives the same tokens on every run and with any thread count. Unset: a random seed.
+  std::optional<uint64_t> seed;
   // special tokens
   std::optional<int64_t> pad_token_id, bos_token_id, decoder_start_token_id;
   std::vector<int64_t> eos_token_id;
