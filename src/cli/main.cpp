@@ -155,7 +155,7 @@ ved::Tensor<float> select_rows(const ved::Tensor<float>& t, const std::vector<in
 
 void print_generate(const ved::GenerateOutput& out, bool json) {
   if (json) {
-    ved::detail::json j = {{"sequences", out.sequences}};
+    ved::detail::json j = {{"sequences", out.sequences}, {"token_logprobs", out.token_logprobs}};
     if (!out.sequences_scores.empty()) j["sequences_scores"] = out.sequences_scores;
     std::cout << j.dump() << "\n";
     return;
@@ -220,8 +220,10 @@ int run(const Args& a) {
   for (size_t i = 0; i < out.sequences.size(); ++i) {
     const std::string text = tokenizer->decode(out.sequences[i], /*skip_special_tokens=*/true);
     if (a.json) {
-      results.push_back(
-          {{"image", a.positional[i / per_image]}, {"text", text}, {"sequence", out.sequences[i]}});
+      results.push_back({{"image", a.positional[i / per_image]},
+                         {"text", text},
+                         {"sequence", out.sequences[i]},
+                         {"token_logprobs", out.token_logprobs[i]}});
     } else {
       std::cout << text << "\n";
     }
