@@ -124,15 +124,19 @@ TEST_P(ModelParity, ConcurrentGenerateSharesOneModel) {
         << cases[i]["name"];
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, ModelParity,
-                         ::testing::Values("models/vit-gpt2", "models/vit-gpt2-proj",
-                                           "variants/models/vit-gpt2-f16"),
-                         [](const auto& info) {
-                           std::string n = info.param.substr(info.param.rfind('/') + 1);
-                           for (auto& ch : n)
-                             if (ch == '-') ch = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, ModelParity,
+    ::testing::Values("models/vit-gpt2", "models/vit-gpt2-proj", "models/swin-gpt2",
+                      "variants/models/vit-gpt2-f16", "models/vit-bert", "models/vit-trocr",
+                      "variants/models/vit-trocr-bf16", "models/deit-trocr", "models/beit-roberta",
+                      "models/donutswin-mbart", "variants/models/vit-gpt2-bin",
+                      "variants/models/vit-bert-bin-sharded", "variants/models/deit-trocr-bin"),
+    [](const auto& info) {
+      std::string n = info.param.substr(info.param.rfind('/') + 1);
+      for (auto& ch : n)
+        if (ch == '-') ch = '_';
+      return n;
+    });
 
 }  // namespace
 }  // namespace ved

@@ -10,6 +10,7 @@
 
 #include <cmath>
 
+#include "ved/models/decoder_blocks.hpp"
 #include "ved/models/registry.hpp"
 #include "ved/nn/activations.hpp"
 #include "ved/nn/layer_norm.hpp"
@@ -124,7 +125,7 @@ class GPT2LMHeadModel : public TextDecoder {
     }
     ln_f_ = nn::LayerNorm::load(t.sub("ln_f"), D, config.layer_norm_epsilon);
     // Tied heads are not in the file (save_pretrained drops decoder.lm_head.weight).
-    lm_head_ = config.tie_word_embeddings ? wte_ : w.get("lm_head.weight", {config.vocab_size, D});
+    lm_head_ = detail::output_embeddings(config.tie_word_embeddings, wte_, w, "lm_head.weight");
   }
 
   DecoderState start(const Tensor<float>& encoder_hidden_states) const override {
@@ -139,10 +140,8 @@ class GPT2LMHeadModel : public TextDecoder {
 
   Tensor<float> forward(DecoderState& state, const Tensor<int64_t>& input_ids,
                         bool last_only) const override {
+    detail::check_decoder_input("gpt2", state, input_ids, config_.n_positions, "n_positions");
     const int64_t B = input_ids.dim(0), T = input_ids.dim(1);
-    if (state.length() + T > config_.n_positions)
-      throw InvalidArgument("gpt2: sequence length " + std::to_string(state.length() + T) +
-                            " exceeds n_positions " + std::to_string(config_.n_positions));
     Tensor<float> h = nn::embedding(wte_, input_ids, "gpt2 input_ids");
     for (int64_t b = 0; b < B; ++b)
       h[b].matrix() += wpe_.slice(state.length(), state.length() + T).matrix();
@@ -159,9 +158,7 @@ class GPT2LMHeadModel : public TextDecoder {
     }
     state.advance(T);
     if (last_only) h = nn::take_position(h, T - 1);
-    Tensor<float> logits({h.dim(0), h.dim(1), config_.vocab_size});
-    logits.matrix().noalias() = ln_f_.forward(h).matrix() * lm_head_.matrix().transpose();
-    return logits;
+    return detail::output_logits(ln_f_.forward(h), lm_head_, Tensor<float>());
   }
 
   int64_t hidden_size() const override { return config_.n_embd; }

@@ -1,5 +1,11 @@
 #pragma once
 
+// The activation functions of transformers' ACT2FN (activations.py), by the same names and with
+// the same float32 formulas: each one is written in the operation order PyTorch evaluates it
+// (e.g. gelu_new cubes x before scaling it, quick_gelu multiplies by a sigmoid instead of
+// dividing), so results agree with transformers to the last bit or two of float32.
+
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -9,44 +15,189 @@
 
 namespace ved::nn {
 
-// The activations transformers' ACT2FN maps config strings to, by the same names.
-enum class Activation { Gelu, GeluNew, GeluFast, QuickGelu, Relu, Silu, Tanh };
+enum class Activation {
+  Gelu,        // "gelu": exact erf GELU (nn.functional.gelu)
+  GeluNew,     // "gelu_new", "gelu_accurate": tanh approximation (GPT-2, BERT-TF)
+  GeluFast,    // "gelu_fast": tanh approximation with a truncated constant
+  QuickGelu,   // "quick_gelu": x * sigmoid(1.702 x)
+  Relu,        // "relu"
+  Silu,        // "silu", "swish": x * sigmoid(x)
+  Tanh,        // "tanh"
+  GeluPython,  // "gelu_python": erf GELU written as x / sqrt(2)
+  GeluTanh,    // "gelu_pytorch_tanh": nn.functional.gelu(approximate="tanh")
+  Gelu10,      // "gelu_10": erf GELU clipped to [-10, 10]
+  Laplace,     // "laplace"
+  LeakyRelu,   // "leaky_relu": nn.LeakyReLU() (negative_slope 0.01)
+  Linear,      // "linear": identity
+  Mish,        // "mish": x * tanh(softplus(x))
+  Relu2,       // "relu2": relu(x)^2
+  Relu6,       // "relu6": min(max(x, 0), 6)
+  Sigmoid,     // "sigmoid"
+};
 
+// ACT2FN's lookup. `where` names the config field for the error message
+// ("config.json: encoder: hidden_act").
 inline Activation activation_from_name(const std::string& name, const std::string& where) {
-  if (name == "gelu" || name == "gelu_python") return Activation::Gelu;
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Activation::GeluNew;
-  if (name == "gelu_fast") return Activation::GeluFast;
-  if (name == "quick_gelu") return Activation::QuickGelu;
-  if (name == "relu") return Activation::Relu;
-  if (name == "silu" || name == "swish") return Activation::Silu;
-  if (name == "tanh") return Activation::Tanh;
-  throw ConfigError(where + ": unsupported activation '" + name + "'");
+  static const std::pair<const char*, Activation> table[] = {
+      {"gelu", Activation::Gelu},
+      {"gelu_10", Activation::Gelu10},
+      {"gelu_fast", Activation::GeluFast},
+      {"gelu_new", Activation::GeluNew},
+      {"gelu_python", Activation::GeluPython},
+      {"gelu_pytorch_tanh", Activation::GeluTanh},
+      {"gelu_accurate", Activation::GeluNew},
+      {"laplace", Activation::Laplace},
+      {"leaky_relu", Activation::LeakyRelu},
+      {"linear", Activation::Linear},
+      {"mish", Activation::Mish},
+      {"quick_gelu", Activation::QuickGelu},
+      {"relu", Activation::Relu},
+      {"relu2", Activation::Relu2},
+      {"relu6", Activation::Relu6},
+      {"sigmoid", Activation::Sigmoid},
+      {"silu", Activation::Silu},
+      {"swish", Activation::Silu},
+      {"tanh", Activation::Tanh},
+  };
+  std::string known;
+  for (const auto& [n, a] : table) {
+    if (name == n) return a;
+    known += (known.empty() ? "" : ", ") + std::string(n);
+  }
+  throw ConfigError(where + ": unsupported activation '" + name + "' (transformers' ACT2FN has " +
+                    known + ")");
 }
 
+}  // namespace ved::nn
+
+namespace ved::detail {
+
+inline float act_sigmoid(float x) {
+  return 1.0f / (1.0f + std::exp(-x));
+}
+
+inline float act_gelu_erf(float x) {
+  // nn.functional.gelu: x * 0.5 * (1 + erf(x * M_SQRT1_2)).
+  return x * 0.5f * (1.0f + std::erf(x * static_cast<float>(0.70710678118654752440)));
+}
+
+template <nn::Activation A>
+inline float activate_one(float x) {
+  if constexpr (A == nn::Activation::Gelu) {
+    return act_gelu_erf(x);
+  } else if constexpr (A == nn::Activation::GeluNew) {
+    // 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))); torch.pow(x, 3) is (x*x)*x.
+    const float c = static_cast<float>(0.7978845608028654);  // math.sqrt(2.0 / math.pi)
+    const float cube = x * x * x;
+    return 0.5f * x * (1.0f + std::tanh(c * (x + 0.044715f * cube)));
+  } else if constexpr (A == nn::Activation::GeluFast) {
+    // 0.5 * x * (1 + tanh(x * 0.7978845608 * (1 + 0.044715 * x * x))), left to right.
+    return 0.5f * x * (1.0f + std::tanh(x * 0.7978845608f * (1.0f + 0.044715f * x * x)));
+  } else if constexpr (A == nn::Activation::QuickGelu) {
+    return x * act_sigmoid(1.702f * x);
+  } else if constexpr (A == nn::Activation::Relu) {
+    return x > 0.0f ? x : 0.0f;
+  } else if constexpr (A == nn::Activation::Silu) {
+    // PyTorch's silu kernel divides: x / (1 + exp(-x)).
+    return x / (1.0f + std::exp(-x));
+  } else if constexpr (A == nn::Activation::Tanh) {
+    return std::tanh(x);
+  } else if constexpr (A == nn::Activation::GeluPython) {
+    return x * 0.5f * (1.0f + std::erf(x / static_cast<float>(std::sqrt(2.0))));
+  } else if constexpr (A == nn::Activation::GeluTanh) {
+    // PyTorch's kBeta = M_SQRT2 * M_2_SQRTPI * 0.5, kKappa = 0.044715.
+    const float beta = static_cast<float>(1.41421356237309504880 * 1.12837916709551257390 * 0.5);
+    const float cube = x * x * x;
+    return 0.5f * x * (1.0f + std::tanh(beta * (x + 0.044715f * cube)));
+  } else if constexpr (A == nn::Activation::Gelu10) {
+    return std::min(std::max(act_gelu_erf(x), -10.0f), 10.0f);
+  } else if constexpr (A == nn::Activation::Laplace) {
+    // (x - mu).div(sigma * sqrt(2)) with mu = 0.707107, sigma = 0.282095; the divisor is a
+    // Python float product rounded once to float32.
+    const float z = (x - 0.707107f) / static_cast<float>(0.282095 * std::sqrt(2.0));
+    return 0.5f * (1.0f + std::erf(z));
+  } else if constexpr (A == nn::Activation::LeakyRelu) {
+    return x > 0.0f ? x : x * 0.01f;
+  } else if constexpr (A == nn::Activation::Linear) {
+    return x;
+  } else if constexpr (A == nn::Activation::Mish) {
+    return x * std::tanh(std::log1p(std::exp(x)));
+  } else if constexpr (A == nn::Activation::Relu2) {
+    const float r = x > 0.0f ? x : 0.0f;
+    return r * r;
+  } else if constexpr (A == nn::Activation::Relu6) {
+    return std::min(std::max(x, 0.0f), 6.0f);
+  } else {
+    static_assert(A == nn::Activation::Sigmoid, "unhandled activation");
+    return act_sigmoid(x);
+  }
+}
+
+template <nn::Activation A>
+void activate_range(float* p, int64_t n) {
+  parallel_for(0, n, 1 << 14, [&](int64_t i) { p[i] = activate_one<A>(p[i]); });
+}
+
+}  // namespace ved::detail
+
+namespace ved::nn {
+
+// One value; for tests and scalar code. Tensors go through activate_inplace, which dispatches
+// once per call rather than once per element.
 inline float activate(Activation a, float x) {
-  constexpr float kSqrt2OverPi = 0.7978845608028654f;
   switch (a) {
-    case Activation::Gelu:
-      return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
-    case Activation::GeluNew:
-      return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
-    case Activation::GeluFast:
-      return 0.5f * x * (1.0f + std::tanh(x * kSqrt2OverPi * (1.0f + 0.044715f * x * x)));
-    case Activation::QuickGelu:
-      return x / (1.0f + std::exp(-1.702f * x));
-    case Activation::Relu:
-      return x > 0.0f ? x : 0.0f;
-    case Activation::Silu:
-      return x / (1.0f + std::exp(-x));
-    case Activation::Tanh:
-      return std::tanh(x);
+#define VED_ACT_CASE(A) \
+  case Activation::A:   \
+    return detail::activate_one<Activation::A>(x);
+    VED_ACT_CASE(Gelu)
+    VED_ACT_CASE(GeluNew)
+    VED_ACT_CASE(GeluFast)
+    VED_ACT_CASE(QuickGelu)
+    VED_ACT_CASE(Relu)
+    VED_ACT_CASE(Silu)
+    VED_ACT_CASE(Tanh)
+    VED_ACT_CASE(GeluPython)
+    VED_ACT_CASE(GeluTanh)
+    VED_ACT_CASE(Gelu10)
+    VED_ACT_CASE(Laplace)
+    VED_ACT_CASE(LeakyRelu)
+    VED_ACT_CASE(Linear)
+    VED_ACT_CASE(Mish)
+    VED_ACT_CASE(Relu2)
+    VED_ACT_CASE(Relu6)
+    VED_ACT_CASE(Sigmoid)
+#undef VED_ACT_CASE
   }
   return x;
 }
 
 inline void activate_inplace(Activation a, Tensor<float>& t) {
   float* p = t.data();
-  parallel_for(0, t.numel(), 1 << 14, [&](int64_t i) { p[i] = activate(a, p[i]); });
+  const int64_t n = t.numel();
+  switch (a) {
+#define VED_ACT_CASE(A)                          \
+  case Activation::A:                            \
+    detail::activate_range<Activation::A>(p, n); \
+    return;
+    VED_ACT_CASE(Gelu)
+    VED_ACT_CASE(GeluNew)
+    VED_ACT_CASE(GeluFast)
+    VED_ACT_CASE(QuickGelu)
+    VED_ACT_CASE(Relu)
+    VED_ACT_CASE(Silu)
+    VED_ACT_CASE(Tanh)
+    VED_ACT_CASE(GeluPython)
+    VED_ACT_CASE(GeluTanh)
+    VED_ACT_CASE(Gelu10)
+    VED_ACT_CASE(Laplace)
+    VED_ACT_CASE(LeakyRelu)
+    VED_ACT_CASE(Linear)
+    VED_ACT_CASE(Mish)
+    VED_ACT_CASE(Relu2)
+    VED_ACT_CASE(Relu6)
+    VED_ACT_CASE(Sigmoid)
+#undef VED_ACT_CASE
+  }
 }
 
 }  // namespace ved::nn

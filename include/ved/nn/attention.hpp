@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include "ved/detail/parallel.hpp"
+#include "ved/nn/linear.hpp"
 #include "ved/tensor.hpp"
 
 namespace ved::nn {
@@ -33,9 +36,12 @@ struct AttentionArgs {
   bool causal;
 };
 
-// softmax(q kᵀ · scale) v for one head. Masked keys are left out of the softmax entirely,
-// which is what adding finfo.min before softmax amounts to in float32.
-inline void attend_head(const AttentionArgs& a, int64_t h) {
+// softmax(q kᵀ · scale + bias + bias2) v for one head. `bias` and `bias2` are optional additive
+// terms of the scores, [tq, tk] row-major, added one after the other in that order as
+// transformers adds them (Swin: relative position bias, then the shifted-window mask; BEiT: the
+// layer's relative position bias, then the shared one). Masked keys (causal) are left out of the
+// softmax entirely, which is what adding finfo.min before softmax amounts to in float32.
+inline void attend_head(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2) {
   const int64_t d = a.head_dim;
   StridedMap q(a.q + h * d, a.tq, d, Eigen::OuterStride<>(a.q_stride));
   StridedMap k(a.k + h * d, a.tk, d, Eigen::OuterStride<>(a.kv_stride));
@@ -46,11 +52,17 @@ inline void attend_head(const AttentionArgs& a, int64_t h) {
   for (int64_t i = 0; i < a.tq; ++i) {
     const int64_t visible = a.causal ? std::min(a.tk, past + i + 1) : a.tk;
     float* s = scores.data() + i * a.tk;
-    float m = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < visible; ++j) {
-      s[j] *= a.scale;
-      m = std::max(m, s[j]);
+    for (int64_t j = 0; j < visible; ++j) s[j] *= a.scale;
+    if (bias) {
+      const float* b = bias + i * a.tk;
+      for (int64_t j = 0; j < visible; ++j) s[j] += b[j];
     }
+    if (bias2) {
+      const float* b = bias2 + i * a.tk;
+      for (int64_t j = 0; j < visible; ++j) s[j] += b[j];
+    }
+    float m = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < visible; ++j) m = std::max(m, s[j]);
     float sum = 0.0f;
     for (int64_t j = 0; j < visible; ++j) {
       s[j] = std::exp(s[j] - m);
@@ -61,6 +73,11 @@ inline void attend_head(const AttentionArgs& a, int64_t h) {
     for (int64_t j = visible; j < a.tk; ++j) s[j] = 0.0f;
   }
   out.noalias() = scores * v;
+}
+
+// softmax(q kᵀ · scale) v for one head.
+inline void attend_head(const AttentionArgs& a, int64_t h) {
+  attend_head(a, h, nullptr, nullptr);
 }
 
 inline void attend(const AttentionArgs& a) {
@@ -92,6 +109,54 @@ inline Tensor<float> batched_attention(const Tensor<float>& q, const Tensor<floa
     attend_head(a, h);
   });
   return out;
+}
+
+// nn.Linear layers over the same input stacked into one, so that q, k and v come out of a single
+// GEMM as [.., q | k | v]. A part without bias contributes zeros, which add nothing.
+inline Linear pack_linears(const std::vector<Linear>& parts) {
+  int64_t out = 0;
+  const int64_t in = parts.at(0).in_features();
+  for (const auto& p : parts) out += p.out_features();
+  Linear packed;
+  packed.weight = Tensor<float>({out, in});
+  packed.bias = Tensor<float>({out});
+  int64_t row = 0;
+  for (const auto& p : parts) {
+    const int64_t n = p.out_features();
+    packed.weight.matrix().middleRows(row, n) = p.weight.matrix();
+    if (!p.bias.empty()) std::copy(p.bias.begin(), p.bias.end(), packed.bias.data() + row);
+    row += n;
+  }
+  return packed;
+}
+
+// Self-attention within independent sequences ("windows": Swin's windows, or the images of a
+// batch) from a packed projection: qkv [N, T, 3 * heads * head_dim] holding q | k | v along the
+// last dimension -> [N, T, heads * head_dim]. `biases(n, h)` returns the two optional additive
+// score terms of window n, head h (see attend_head) as a std::pair of pointers; a lambda, so the
+// kernel stays free of indirect calls. Parallel over windows × heads.
+template <typename Biases>
+Tensor<float> packed_self_attention(const Tensor<float>& qkv, int64_t heads, float scale,
+                                    Biases&& biases) {
+  const int64_t N = qkv.dim(0), T = qkv.dim(1), D = qkv.dim(2) / 3, hd = D / heads;
+  Tensor<float> out({N, T, D});
+  const float* src = qkv.data();
+  float* dst = out.data();
+  parallel_for(0, N * heads, 1, [&](int64_t nh) {
+    const int64_t n = nh / heads, h = nh % heads;
+    const float* base = src + n * T * 3 * D;
+    AttentionArgs a{base, 3 * D, base + D, base + 2 * D, 3 * D, dst + n * T * D, D, T,
+                    T,    heads, hd,       scale,        false};
+    const auto [b1, b2] = biases(n, h);
+    attend_head(a, h, b1, b2);
+  });
+  return out;
+}
+
+inline Tensor<float> packed_self_attention(const Tensor<float>& qkv, int64_t heads, float scale) {
+  return packed_self_attention(qkv, heads, scale, [](int64_t, int64_t) {
+    return std::pair<const float*, const float*>(nullptr, nullptr);
+  });
 }
 
 }  // namespace ved::nn

@@ -1,0 +1,57 @@
+#pragma once
+
+// The pre-LN MLP half of a transformer block, x + scale ⊙ output(act(intermediate(LN(x)))),
+// shared by the vision encoders (ViT/DeiT/BEiT layernorm_after + intermediate + output, Swin the
+// same per block). Rows go through in chunks, so the [rows, intermediate] activation never
+// exists whole: at Donut's first stage that would be 307200 tokens × 512 floats.
+
+#include <algorithm>
+
+#include "ved/nn/activations.hpp"
+#include "ved/nn/layer_norm.hpp"
+#include "ved/nn/linear.hpp"
+#include "ved/tensor.hpp"
+
+namespace ved::nn {
+
+struct FeedForward {
+  Linear intermediate;  // *.intermediate.dense [inner, dim]
+  Linear output;        // *.output.dense [dim, inner]
+  Activation act = Activation::Gelu;
+
+  static FeedForward load(const WeightLoader& intermediate_dense, const WeightLoader& output_dense,
+                          int64_t dim, int64_t inner, Activation act) {
+    return FeedForward{Linear::load(intermediate_dense, dim, inner),
+                       Linear::load(output_dense, inner, dim), act};
+  }
+
+  Tensor<float> forward(const Tensor<float>& x) const {
+    Tensor<float> h = intermediate.forward(x);
+    activate_inplace(act, h);
+    return output.forward(h);
+  }
+};
+
+// x + layer_scale ⊙ ffn(norm(x)) for x [..., dim]; `layer_scale` [dim] may be empty (no scale:
+// BEiT's lambda_2 is the only user).
+inline Tensor<float> residual_feed_forward(const Tensor<float>& x, const LayerNorm& norm,
+                                           const FeedForward& ffn,
+                                           const Tensor<float>& layer_scale = {},
+                                           int64_t chunk_rows = 8192) {
+  const int64_t dim = x.dim(-1), rows = x.numel() / dim;
+  const Tensor<float> flat = x.reshape({rows, dim});
+  Tensor<float> out(x.shape());
+  auto om = out.matrix();
+  const Eigen::Map<const Eigen::Array<float, 1, Eigen::Dynamic>> scale(layer_scale.data(), dim);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
+    const int64_t r1 = std::min(rows, r0 + chunk_rows);
+    const Tensor<float> xs = flat.slice(r0, r1);
+    Tensor<float> y = ffn.forward(norm.forward(xs));
+    auto ym = y.matrix();
+    if (!layer_scale.empty()) ym.array().rowwise() *= scale;
+    om.middleRows(r0, r1 - r0) = ym + xs.matrix();
+  }
+  return out;
+}
+
+}  // namespace ved::nn
