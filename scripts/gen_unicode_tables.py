@@ -5,7 +5,10 @@ ved has no ICU, but its tokenizers need a few Unicode properties to match transf
   * the General Category of every code point (GPT-2's pre-tokenizer regex uses \\p{L} and
     \\p{N}; BERT-style tokenizers need P*, C*, Zs and Mn),
   * White_Space, which is what `\\s` means in the `regex` module transformers uses,
-  * Python's str.isspace(), which str.strip()/lstrip()/rstrip() use around added tokens.
+  * Python's str.isspace(), which str.strip()/lstrip()/rstrip() use around added tokens,
+  * what BERT's BasicTokenizer needs beyond categories: Python's str.lower() of one character,
+    and unicodedata.normalize("NFC"/"NFD") (canonical decomposition, combining classes and the
+    primary composites).
 
 The tables are sorted ranges searched with std::upper_bound. The Unicode version is that of
 the Python running this script; transformers' `regex` module is usually a version or two ahead
@@ -73,6 +76,84 @@ def emit_ranges(lines, name, ranges):
     lines.append("")
 
 
+def lowercase_runs():
+    """Python's one-character str.lower() as runs (first, count, stride, delta): every stride-th
+    code point from `first`, `count` of them, lower-cases to itself + delta. U+0130, whose lower
+    case is two characters, is left to the C++ code."""
+    pairs = []
+    for cp in range(MAX_CP + 1):
+        low = chr(cp).lower()
+        if low == chr(cp):
+            continue
+        if len(low) != 1:
+            assert cp == 0x130, hex(cp)
+            continue
+        pairs.append((cp, ord(low) - cp))
+    runs = []
+    i = 0
+    while i < len(pairs):
+        first, delta = pairs[i]
+        best = (1, 1)  # (count, stride)
+        for stride in (1, 2):
+            n = 1
+            while (i + n < len(pairs) and pairs[i + n][0] == first + n * stride
+                   and pairs[i + n][1] == delta):
+                n += 1
+            if n > best[0]:
+                best = (n, stride)
+        runs.append((first, best[0], best[1], delta))
+        i += best[0]
+    return runs
+
+
+def canonical_decompositions():
+    """One level of each canonical decomposition: (code point, first, second or 0). Hangul
+    syllables are decomposed arithmetically by the C++ code and are not listed."""
+    out = []
+    for cp in range(MAX_CP + 1):
+        d = unicodedata.decomposition(chr(cp))
+        if not d or d.startswith("<"):
+            continue
+        parts = [int(x, 16) for x in d.split()]
+        assert len(parts) in (1, 2), hex(cp)
+        out.append((cp, parts[0], parts[1] if len(parts) == 2 else 0))
+    return out
+
+
+def combining_class_runs():
+    out = []  # (first, last, class) for the non-zero classes
+    for cp in range(MAX_CP + 1):
+        c = unicodedata.combining(chr(cp))
+        if c == 0:
+            continue
+        if out and out[-1][1] == cp - 1 and out[-1][2] == c:
+            out[-1] = (out[-1][0], cp, c)
+        else:
+            out.append((cp, cp, c))
+    return out
+
+
+def primary_composites(decomps):
+    """(first, second, composite) for the pairs NFC recombines: two-character canonical
+    decompositions whose composite survives NFC (so not a composition exclusion)."""
+    out = []
+    for cp, a, b in decomps:
+        if b and unicodedata.normalize("NFC", chr(cp)) == chr(cp):
+            out.append((a, b, cp))
+    out.sort()
+    return out
+
+
+def emit_rows(lines, decl, items, per_row):
+    lines.append("// clang-format off")
+    lines.append(decl + " = {")
+    for i in range(0, len(items), per_row):
+        lines.append("    " + " ".join(items[i:i + per_row]))
+    lines.append("};")
+    lines.append("// clang-format on")
+    lines.append("")
+
+
 def main():
     runs = category_runs()
     py_space = ranges_where(lambda cp: chr(cp).isspace())
@@ -123,6 +204,51 @@ def main():
     emit_ranges(lines, "kWhiteSpaceRanges", WHITE_SPACE)
     lines.append("// Python's str.isspace() (used by str.strip() and friends).")
     emit_ranges(lines, "kPythonSpaceRanges", py_space)
+
+    lower = lowercase_runs()
+    lines.append("struct CaseRun {")
+    lines.append("  std::uint32_t first;")
+    lines.append("  std::uint16_t count;   // code points in the run")
+    lines.append("  std::uint8_t stride;   // 1: consecutive, 2: every other one")
+    lines.append("  std::int32_t delta;    // lower case = code point + delta")
+    lines.append("};")
+    lines.append("")
+    lines.append(f"// Python's str.lower() of one character, {len(lower)} runs (U+0130 aside).")
+    emit_rows(lines, "inline constexpr CaseRun kLowercaseRuns[]",
+              [f"{{0x{a:X},{n},{st},{d}}}," for a, n, st, d in lower], 5)
+
+    decomps = canonical_decompositions()
+    lines.append("struct CanonicalDecomposition {")
+    lines.append("  std::uint32_t cp;")
+    lines.append("  std::uint32_t first;")
+    lines.append("  std::uint32_t second;  // 0: a one-character (singleton) decomposition")
+    lines.append("};")
+    lines.append("")
+    lines.append(f"// One level of every canonical decomposition but Hangul's ({len(decomps)}), by code point.")
+    emit_rows(lines, "inline constexpr CanonicalDecomposition kCanonicalDecompositions[]",
+              [f"{{0x{c:X},0x{a:X},0x{b:X}}}," for c, a, b in decomps], 4)
+
+    ccc = combining_class_runs()
+    lines.append("struct CombiningClassRun {")
+    lines.append("  std::uint32_t first;")
+    lines.append("  std::uint32_t last;  // inclusive")
+    lines.append("  std::uint8_t ccc;    // Canonical_Combining_Class, never 0 here")
+    lines.append("};")
+    lines.append("")
+    lines.append(f"// Code points with a non-zero combining class, {len(ccc)} runs.")
+    emit_rows(lines, "inline constexpr CombiningClassRun kCombiningClassRuns[]",
+              [f"{{0x{a:X},0x{b:X},{c}}}," for a, b, c in ccc], 5)
+
+    comps = primary_composites(decomps)
+    lines.append("struct CanonicalComposition {")
+    lines.append("  std::uint32_t first;")
+    lines.append("  std::uint32_t second;")
+    lines.append("  std::uint32_t composite;")
+    lines.append("};")
+    lines.append("")
+    lines.append(f"// The {len(comps)} pairs NFC composes (Hangul aside), sorted by (first, second).")
+    emit_rows(lines, "inline constexpr CanonicalComposition kCanonicalCompositions[]",
+              [f"{{0x{a:X},0x{b:X},0x{c:X}}}," for a, b, c in comps], 4)
     lines.append("}  // namespace ved::detail")
     sys.stdout.write("\n".join(lines) + "\n")
 

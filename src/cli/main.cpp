@@ -4,13 +4,18 @@
 //   ved generate   --model DIR --pixel-values FILE [--batch 0,1] [--args JSON] [--json]
 //   ved forward    --model DIR --pixel-values FILE --decoder-input-ids FILE --out FILE
 //   ved preprocess --model DIR --out FILE IMAGE
+//   ved convert    --model DIR --out DIR2
+//   ved tokenize   --model DIR [--add-special-tokens] [--json] -- TEXT
+//   ved detokenize --model DIR [--skip-special-tokens] [--json] IDS_JSON
 //
 // --args takes generate() keyword arguments as a JSON object, named as in transformers:
 // '{"max_new_tokens": 12, "num_beams": 4}'. Unknown options and arguments are errors.
 
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,6 +34,13 @@ commands:
              Teacher-forced pass; writes 'encoder_last_hidden_state' and 'logits' to FILE.
   preprocess --model DIR --out FILE IMAGE
              Run the checkpoint's image processor; writes 'pixel_values' to FILE.
+  convert    --model DIR --out DIR2
+             Write DIR's weights (e.g. pytorch_model.bin) as DIR2/model.safetensors, each tensor
+             in its stored dtype, and copy DIR's config, tokenizer and processor files to DIR2.
+  tokenize   --model DIR [--add-special-tokens] [--json] -- TEXT
+             Print the token ids of TEXT (DIR may hold only tokenizer files).
+  detokenize --model DIR [--skip-special-tokens] [--json] IDS_JSON
+             Print the text of a JSON list of token ids, e.g. '[101, 7592, 102]'.
 
 options:
   --model DIR   a checkpoint folder as transformers' save_pretrained writes it
@@ -45,6 +57,7 @@ struct Args {
   std::string command;
   std::map<std::string, std::string> options;
   bool json = false;
+  std::set<std::string> flags;  // --add-special-tokens, --skip-special-tokens
   std::vector<std::string> positional;
 
   const std::string& require(const std::string& name) const {
@@ -63,12 +76,18 @@ Args parse(int argc, char** argv) {
       {"caption", {"model", "args"}},
       {"generate", {"model", "pixel-values", "batch", "args"}},
       {"forward", {"model", "pixel-values", "decoder-input-ids", "out"}},
-      {"preprocess", {"model", "out"}}};
+      {"preprocess", {"model", "out"}},
+      {"convert", {"model", "out"}},
+      {"tokenize", {"model"}},
+      {"detokenize", {"model"}}};
   static const std::map<std::string, std::vector<std::string>> required = {
       {"caption", {"model"}},
       {"generate", {"model", "pixel-values"}},
       {"forward", {"model", "pixel-values", "decoder-input-ids", "out"}},
-      {"preprocess", {"model", "out"}}};
+      {"preprocess", {"model", "out"}},
+      {"convert", {"model", "out"}},
+      {"tokenize", {"model"}},
+      {"detokenize", {"model"}}};
   Args a;
   if (argc < 2) throw UsageError("no command given");
   a.command = argv[1];
@@ -76,6 +95,10 @@ Args parse(int argc, char** argv) {
   if (cmd == allowed.end()) throw UsageError("unknown command '" + a.command + "'");
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "--") {  // the rest is positional, even if it starts with "--"
+      a.positional.insert(a.positional.end(), argv + i + 1, argv + argc);
+      break;
+    }
     if (arg.rfind("--", 0) != 0) {
       a.positional.push_back(arg);
       continue;
@@ -87,8 +110,15 @@ Args parse(int argc, char** argv) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
     }
-    if (name == "json" && !inline_value && (a.command == "caption" || a.command == "generate")) {
+    if (name == "json" && !inline_value &&
+        (a.command == "caption" || a.command == "generate" || a.command == "tokenize" ||
+         a.command == "detokenize")) {
       a.json = true;
+      continue;
+    }
+    if (!inline_value && ((a.command == "tokenize" && name == "add-special-tokens") ||
+                          (a.command == "detokenize" && name == "skip-special-tokens"))) {
+      a.flags.insert(name);
       continue;
     }
     if (std::find(cmd->second.begin(), cmd->second.end(), name) == cmd->second.end())
@@ -168,8 +198,55 @@ void print_generate(const ved::GenerateOutput& out, bool json) {
   }
 }
 
+// tokenize / detokenize: only the tokenizer files are read, so DIR may be a tokenizer folder.
+int run_tokenizer(const Args& a, const std::string& dir) {
+  if (a.positional.size() != 1)
+    throw UsageError(a.command + ": expects exactly one " +
+                     (a.command == "tokenize" ? "TEXT (after --)" : "IDS_JSON") + ", got " +
+                     std::to_string(a.positional.size()));
+  const auto tokenizer = ved::Tokenizer::from_pretrained(dir);
+  if (a.command == "tokenize") {
+    const std::vector<int64_t> ids =
+        tokenizer->encode(a.positional[0], a.flags.count("add-special-tokens") > 0);
+    if (a.json) {
+      std::cout << ved::detail::json(ids).dump() << "\n";
+    } else {
+      for (size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
+      std::cout << "\n";
+    }
+    return 0;
+  }
+  ved::detail::json j;
+  try {
+    j = ved::detail::json::parse(a.positional[0]);
+  } catch (const ved::detail::json::parse_error&) {
+    throw UsageError("detokenize: IDS_JSON is not JSON: '" + a.positional[0] + "'");
+  }
+  const UsageError not_ids("detokenize: IDS_JSON must be a JSON list of integer ids, got '" +
+                           a.positional[0] + "'");
+  if (!j.is_array()) throw not_ids;
+  std::vector<int64_t> ids;
+  for (const auto& v : j) {
+    constexpr auto kMaxId = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > kMaxId))
+      throw not_ids;
+    ids.push_back(v.get<int64_t>());
+  }
+  const std::string text = tokenizer->decode(ids, a.flags.count("skip-special-tokens") > 0);
+  if (a.json) {
+    // Decoded text is valid UTF-8 for every tokenizer; replace rather than fail if not.
+    std::cout << ved::detail::json(text).dump(-1, ' ', false,
+                                              ved::detail::json::error_handler_t::replace)
+              << "\n";
+  } else {
+    std::cout << text << "\n";
+  }
+  return 0;
+}
+
 int run(const Args& a) {
   const std::string& model_dir = a.require("model");
+  if (a.command == "tokenize" || a.command == "detokenize") return run_tokenizer(a, model_dir);
   if (a.command == "preprocess") {
     if (a.positional.size() != 1) throw UsageError("preprocess: expects exactly one IMAGE");
     const auto processor = ved::ImageProcessor::from_pretrained(model_dir);
@@ -179,6 +256,12 @@ int run(const Args& a) {
   }
   if (!a.positional.empty() && a.command != "caption")
     throw UsageError(a.command + ": unexpected argument '" + a.positional[0] + "'");
+  if (a.command == "convert") {
+    const ved::ConversionSummary s = ved::convert_to_safetensors(model_dir, a.require("out"));
+    std::cout << "wrote " << s.tensors << " tensors to " << s.weights << "\n";
+    for (const auto& name : s.copied) std::cout << "copied " << name << "\n";
+    return 0;
+  }
   const auto model = ved::VisionEncoderDecoderModel::from_pretrained(model_dir);
   if (a.command == "forward") {
     const ved::Tensor<float> pixels = read_pixel_values(a.require("pixel-values"));

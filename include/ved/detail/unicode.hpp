@@ -1,7 +1,8 @@
 #pragma once
 
-// UTF-8 decoding/encoding and the few Unicode properties ved's tokenizers need, without ICU.
-// The property tables come from scripts/gen_unicode_tables.py (Python's unicodedata).
+// UTF-8 decoding/encoding and the few Unicode properties ved's tokenizers need, without ICU:
+// categories, whitespace, Python's one-character str.lower() and NFC/NFD normalization. The
+// tables come from scripts/gen_unicode_tables.py (Python's unicodedata).
 
 #include <algorithm>
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include <iterator>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ved/detail/unicode_tables.hpp"
@@ -241,6 +243,187 @@ inline bool starts_with_python_space(std::string_view s) {
   char32_t cp = 0;
   std::size_t bad_len = 0;
   return utf8_sequence_at(s, 0, cp, bad_len) != 0 && is_python_space(cp);
+}
+
+// ---- case mapping and normalization (what BERT's BasicTokenizer does with Python) ----
+
+// Python's str.lower() of the single character `cp`, appended to `out`. Characters that are
+// not letters (and invalid-byte markers) are kept. Python lower-cases a whole string the same
+// way except for a capital sigma at the end of a word (which becomes 'ς'); transformers only
+// lowers one character at a time before BERT sees the text, so that rule never applies there.
+inline void append_python_lower(std::u32string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out += (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
+    return;
+  }
+  if (cp == 0x130) {  // 'İ' lower-cases to 'i' + COMBINING DOT ABOVE
+    out += U'i';
+    out += char32_t{0x307};
+    return;
+  }
+  const auto* begin = std::begin(kLowercaseRuns);
+  const auto* end = std::end(kLowercaseRuns);
+  const auto* it = std::upper_bound(begin, end, static_cast<std::uint32_t>(cp),
+                                    [](std::uint32_t c, const CaseRun& r) { return c < r.first; });
+  if (it != begin) {
+    const CaseRun& r = *std::prev(it);
+    const std::uint32_t offset = static_cast<std::uint32_t>(cp) - r.first;
+    if (offset % r.stride == 0 && offset / r.stride < r.count) {
+      out += static_cast<char32_t>(static_cast<std::int64_t>(cp) + r.delta);
+      return;
+    }
+  }
+  out += cp;
+}
+
+inline std::u32string python_lower(std::u32string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  for (char32_t c : s) append_python_lower(out, c);
+  return out;
+}
+
+// Canonical_Combining_Class; 0 for starters, unassigned code points and invalid-byte markers.
+inline int canonical_combining_class(char32_t cp) {
+  if (cp < 0x300) return 0;
+  const auto* begin = std::begin(kCombiningClassRuns);
+  const auto* end = std::end(kCombiningClassRuns);
+  const auto* it =
+      std::upper_bound(begin, end, static_cast<std::uint32_t>(cp),
+                       [](std::uint32_t c, const CombiningClassRun& r) { return c < r.first; });
+  if (it == begin || cp > std::prev(it)->last) return 0;
+  return std::prev(it)->ccc;
+}
+
+namespace unicode_internal {
+
+// Hangul syllables decompose and compose arithmetically (Unicode §3.12).
+inline constexpr char32_t kHangulSBase = 0xAC00, kHangulLBase = 0x1100, kHangulVBase = 0x1161,
+                          kHangulTBase = 0x11A7;
+inline constexpr char32_t kHangulLCount = 19, kHangulVCount = 21, kHangulTCount = 28;
+inline constexpr char32_t kHangulNCount = kHangulVCount * kHangulTCount;
+inline constexpr char32_t kHangulSCount = kHangulLCount * kHangulNCount;
+
+inline void append_canonical_decomposition(std::u32string& out, char32_t cp) {
+  if (cp >= kHangulSBase && cp < kHangulSBase + kHangulSCount) {
+    const char32_t s = cp - kHangulSBase;
+    out += kHangulLBase + s / kHangulNCount;
+    out += kHangulVBase + (s % kHangulNCount) / kHangulTCount;
+    if (s % kHangulTCount != 0) out += kHangulTBase + s % kHangulTCount;
+    return;
+  }
+  if (cp >= 0xC0) {
+    const auto* begin = std::begin(kCanonicalDecompositions);
+    const auto* end = std::end(kCanonicalDecompositions);
+    const auto* it =
+        std::lower_bound(begin, end, static_cast<std::uint32_t>(cp),
+                         [](const CanonicalDecomposition& d, std::uint32_t c) { return d.cp < c; });
+    if (it != end && it->cp == cp) {
+      append_canonical_decomposition(out, it->first);
+      if (it->second != 0) append_canonical_decomposition(out, it->second);
+      return;
+    }
+  }
+  out += cp;
+}
+
+// The primary composite of a starter and the character after it, or 0.
+inline char32_t compose_pair(char32_t first, char32_t second) {
+  if (first >= kHangulLBase && first < kHangulLBase + kHangulLCount && second >= kHangulVBase &&
+      second < kHangulVBase + kHangulVCount)
+    return kHangulSBase +
+           ((first - kHangulLBase) * kHangulVCount + (second - kHangulVBase)) * kHangulTCount;
+  if (first >= kHangulSBase && first < kHangulSBase + kHangulSCount &&
+      (first - kHangulSBase) % kHangulTCount == 0 && second > kHangulTBase &&
+      second < kHangulTBase + kHangulTCount)
+    return first + (second - kHangulTBase);
+  const auto key =
+      std::make_pair(static_cast<std::uint32_t>(first), static_cast<std::uint32_t>(second));
+  const auto* begin = std::begin(kCanonicalCompositions);
+  const auto* end = std::end(kCanonicalCompositions);
+  const auto* it =
+      std::lower_bound(begin, end, key, [](const CanonicalComposition& c, const auto& k) {
+        return std::make_pair(c.first, c.second) < k;
+      });
+  if (it != end && it->first == key.first && it->second == key.second) return it->composite;
+  return 0;
+}
+
+}  // namespace unicode_internal
+
+// unicodedata.normalize("NFD", s): full canonical decomposition, then the canonical ordering
+// of combining marks (a stable sort of each run of non-starters by combining class).
+inline std::u32string nfd(std::u32string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  for (char32_t c : s) unicode_internal::append_canonical_decomposition(out, c);
+  for (std::size_t i = 0; i < out.size();) {
+    if (canonical_combining_class(out[i]) == 0) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < out.size() && canonical_combining_class(out[j]) != 0) ++j;
+    std::stable_sort(out.begin() + static_cast<std::ptrdiff_t>(i),
+                     out.begin() + static_cast<std::ptrdiff_t>(j), [](char32_t a, char32_t b) {
+                       return canonical_combining_class(a) < canonical_combining_class(b);
+                     });
+    i = j;
+  }
+  return out;
+}
+
+// unicodedata.normalize("NFC", s): NFD, then canonical composition of each character with the
+// last starter when nothing between them blocks it (UAX #15's reference algorithm).
+inline std::u32string nfc(std::u32string_view s) {
+  std::u32string d = nfd(s);
+  if (d.empty()) return d;
+  std::size_t starter = 0;
+  int last_class = canonical_combining_class(d[0]);
+  if (last_class != 0) last_class = 256;  // a leading combining mark has no starter
+  std::size_t kept = 1;
+  for (std::size_t i = 1; i < d.size(); ++i) {
+    const char32_t c = d[i];
+    const int c_class = canonical_combining_class(c);
+    const char32_t composite =
+        last_class == 256 ? 0 : unicode_internal::compose_pair(d[starter], c);
+    if (composite != 0 && (last_class < c_class || last_class == 0)) {
+      d[starter] = composite;
+      continue;
+    }
+    if (c_class == 0) starter = kept;
+    last_class = c_class;
+    d[kept++] = c;
+  }
+  d.resize(kept);
+  return d;
+}
+
+// UTF-8 <-> code points, with invalid bytes as markers (see kInvalidByteBase).
+inline std::u32string to_u32(std::string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  std::size_t pos = 0;
+  while (pos < s.size()) {
+    char32_t cp = 0;
+    std::size_t bad_len = 0;
+    const std::size_t n = utf8_sequence_at(s, pos, cp, bad_len);
+    if (n == 0) {
+      out += kInvalidByteBase + static_cast<unsigned char>(s[pos]);
+      pos += 1;
+    } else {
+      out += cp;
+      pos += n;
+    }
+  }
+  return out;
+}
+
+inline std::string to_utf8(std::u32string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char32_t c : s) append_utf8(out, c);
+  return out;
 }
 
 }  // namespace ved::detail

@@ -1,19 +1,26 @@
 #pragma once
 
 // The weights of a checkpoint folder, as transformers' save_pretrained writes them:
-// `model.safetensors`, or shards listed by `model.safetensors.index.json`. For benchmarks at real
-// size without a download, `WeightSource::synthetic` makes up seeded random weights instead.
+// `model.safetensors`, shards listed by `model.safetensors.index.json`, or the PyTorch pickle
+// format (`pytorch_model.bin`, or shards listed by `pytorch_model.bin.index.json`), preferred in
+// that order as transformers does. For benchmarks at real size without a download,
+// `WeightSource::synthetic` makes up seeded random weights instead. `convert_to_safetensors`
+// rewrites any checkpoint folder as a single model.safetensors.
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
-#include <random>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "ved/detail/json.hpp"
 #include "ved/io/safetensors.hpp"
+#include "ved/io/torch_checkpoint.hpp"
 
 namespace ved {
 
@@ -25,19 +32,29 @@ class WeightSource {
     const fs::path root(dir);
     const fs::path single = root / "model.safetensors";
     const fs::path index = root / "model.safetensors.index.json";
+    const fs::path bin = root / "pytorch_model.bin";
+    const fs::path bin_index = root / "pytorch_model.bin.index.json";
     if (fs::is_regular_file(single)) {
-      src->add_file(single.string());
+      src->add_file(single.string(), Format::Safetensors);
     } else if (fs::is_regular_file(index)) {
-      src->add_index(root, index.string());
+      src->add_index(root, index.string(), Format::Safetensors);
+    } else if (fs::is_regular_file(bin)) {
+      src->add_file(bin.string(), Format::Torch);
+    } else if (fs::is_regular_file(bin_index)) {
+      src->add_index(root, bin_index.string(), Format::Torch);
     } else {
-      throw IoError(dir + ": no model.safetensors or model.safetensors.index.json in this folder");
+      throw IoError(dir +
+                    ": no model.safetensors, model.safetensors.index.json, pytorch_model.bin or "
+                    "pytorch_model.bin.index.json in this folder");
     }
     return src;
   }
 
+  // One weights file: a PyTorch checkpoint when it looks like one (a zip archive, or a legacy
+  // torch.save pickle or tar file, which gets its own error), else safetensors.
   static std::shared_ptr<const WeightSource> from_file(const std::string& path) {
     auto src = std::shared_ptr<WeightSource>(new WeightSource());
-    src->add_file(path);
+    src->add_file(path, sniff_format(path));
     return src;
   }
 
@@ -57,32 +74,84 @@ class WeightSource {
   template <typename T>
   Tensor<T> tensor(const std::string& name, const Shape& shape) const {
     if (synthetic_) return synthesize<T>(name, shape);
-    const SafetensorsFile* f = file_of(name);
-    if (!f) throw WeightError("tensor " + name + " not found in " + describe());
-    const TensorRecord& rec = f->record(name);
-    if (rec.shape != shape)
+    auto it = where_.find(name);
+    if (it == where_.end()) throw WeightError("tensor " + name + " not found in " + describe());
+    const File& f = files_[it->second];
+    const Shape& stored = f.st ? f.st->record(name).shape : f.torch->record(name).shape;
+    if (stored != shape)
       throw WeightError("tensor " + name + ": expected shape " + shape_str(shape) + ", got " +
-                        shape_str(rec.shape) + " in " + f->path());
-    return f->tensor<T>(name);
+                        shape_str(stored) + " in " + f.path);
+    return f.st ? f.st->tensor<T>(name) : f.torch->tensor<T>(name);
   }
 
-  // The file holding `name`, or nullptr.
+  // The safetensors file holding `name`, or nullptr (also when a .bin file holds it).
   const SafetensorsFile* file_of(const std::string& name) const {
     auto it = where_.find(name);
-    return it == where_.end() ? nullptr : files_[it->second].get();
+    return it == where_.end() ? nullptr : files_[it->second].st.get();
+  }
+
+  // The path of the file holding `name`, or "".
+  std::string path_of(const std::string& name) const {
+    auto it = where_.find(name);
+    return it == where_.end() ? std::string() : files_[it->second].path;
+  }
+
+  // Every tensor name, sorted (empty for synthetic weights).
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    out.reserve(where_.size());
+    for (const auto& [name, file] : where_) out.push_back(name);
+    return out;
+  }
+
+  // Tensor `name` exactly as stored -- its dtype, shape and bytes, made contiguous -- ready for
+  // write_safetensors.
+  TensorToWrite stored(const std::string& name) const {
+    auto it = where_.find(name);
+    if (it == where_.end()) throw WeightError("tensor " + name + " not found in " + describe());
+    const File& f = files_[it->second];
+    if (f.torch) {
+      const TorchTensorRecord& r = f.torch->record(name);
+      return {name, r.dtype, r.shape, f.torch->contiguous_bytes(name)};
+    }
+    const TensorRecord& r = f.st->record(name);
+    return {name, r.dtype, r.shape, std::vector<unsigned char>(r.bytes, r.bytes + r.nbytes)};
   }
 
   // Names of the files, for error messages.
   std::string describe() const {
     if (synthetic_) return "synthetic weights (seed " + std::to_string(seed_) + ")";
     std::string s;
-    for (size_t i = 0; i < files_.size() && i < 3; ++i) s += (i ? ", " : "") + files_[i]->path();
+    for (size_t i = 0; i < files_.size() && i < 3; ++i) s += (i ? ", " : "") + files_[i].path;
     if (files_.size() > 3) s += " and " + std::to_string(files_.size() - 3) + " more shards";
     return s;
   }
 
  private:
+  enum class Format { Safetensors, Torch };
+
+  // One opened weights file: exactly one of `st` and `torch` is set.
+  struct File {
+    std::string path;
+    std::shared_ptr<const SafetensorsFile> st;
+    std::shared_ptr<const TorchCheckpoint> torch;
+  };
+
   WeightSource() = default;
+
+  static Format sniff_format(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IoError(path + ": cannot open file");
+    unsigned char head[512] = {};
+    in.read(reinterpret_cast<char*>(head), sizeof head);
+    const size_t n = static_cast<size_t>(in.gcount());
+    if (n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4)
+      return Format::Torch;
+    // A safetensors header length is a small little-endian number followed by '{'; its low byte
+    // can look like a pickle's PROTO opcode, so this is checked before the legacy formats.
+    if (n >= 9 && head[8] == '{') return Format::Safetensors;
+    return detail::is_legacy_torch_file(head, n) ? Format::Torch : Format::Safetensors;
+  }
 
   template <typename T>
   Tensor<T> synthesize(const std::string& name, const Shape& shape) const {
@@ -97,17 +166,31 @@ class WeightSource {
     }
   }
 
-  void add_file(const std::string& path) {
-    files_.push_back(SafetensorsFile::open(path));
+  void add_file(const std::string& path, Format format) {
+    File f;
+    f.path = path;
+    std::vector<std::string> names;
+    if (format == Format::Torch) {
+      f.torch = TorchCheckpoint::open(path);
+      for (const auto& [name, rec] : f.torch->records()) names.push_back(name);
+    } else {
+      f.st = SafetensorsFile::open(path);
+      for (const auto& [name, rec] : f.st->records()) names.push_back(name);
+    }
+    files_.push_back(std::move(f));
     const size_t idx = files_.size() - 1;
-    for (const auto& [name, rec] : files_.back()->records()) {
+    for (const auto& name : names) {
       if (!where_.emplace(name, idx).second)
         throw FormatError(path + ": tensor '" + name + "' also appears in " +
-                          files_[where_[name]]->path());
+                          files_[where_[name]].path);
     }
   }
 
-  void add_index(const std::filesystem::path& root, const std::string& index_path) {
+  bool file_contains(const File& f, const std::string& name) const {
+    return f.st ? f.st->contains(name) : f.torch->contains(name);
+  }
+
+  void add_index(const std::filesystem::path& root, const std::string& index_path, Format format) {
     const detail::json index = detail::read_json_file(index_path);
     auto wm = index.is_object() ? index.find("weight_map") : index.end();
     if (wm == index.end() || !wm->is_object())
@@ -125,15 +208,15 @@ class WeightSource {
       by_shard[shard].push_back(it.key());
     }
     for (const auto& [shard, names] : by_shard) {
-      add_file((root / shard).string());
+      add_file((root / shard).string(), format);
       for (const auto& n : names)
-        if (!files_.back()->contains(n))
+        if (!file_contains(files_.back(), n))
           throw FormatError(index_path + ": weight_map puts '" + n + "' in " + shard +
                             ", which does not contain it");
     }
   }
 
-  std::vector<std::shared_ptr<const SafetensorsFile>> files_;
+  std::vector<File> files_;
   std::map<std::string, size_t> where_;
   bool synthetic_ = false;
   uint64_t seed_ = 0;
@@ -169,5 +252,66 @@ class WeightLoader {
   std::shared_ptr<const WeightSource> source_;
   std::string prefix_;
 };
+
+// What convert_to_safetensors wrote.
+struct ConversionSummary {
+  std::string weights;              // path of the model.safetensors written
+  size_t tensors = 0;               // tensors in it
+  std::vector<std::string> copied;  // names of the other files copied
+};
+
+// Writes `out_dir`/model.safetensors with every tensor of the checkpoint folder `dir` (any layout
+// WeightSource::from_dir reads), each in its stored dtype (F32 stays F32, F16/BF16 stay F16/BF16),
+// and copies the folder's other regular files: config, generation config, tokenizer and processor
+// files. Weight files of any framework and subfolders are not copied. Tensors the checkpoint
+// omits because they are tied stay omitted; the model's config still ties them.
+inline ConversionSummary convert_to_safetensors(const std::string& dir,
+                                                const std::string& out_dir) {
+  namespace fs = std::filesystem;
+  const auto src = WeightSource::from_dir(dir);
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) throw IoError(out_dir + ": cannot create folder: " + ec.message());
+  if (fs::equivalent(dir, out_dir, ec))
+    throw InvalidArgument("convert: the output folder " + out_dir + " is the model folder itself");
+
+  ConversionSummary summary;
+  const fs::path target = fs::path(out_dir) / "model.safetensors";
+  const fs::path partial = fs::path(out_dir) / "model.safetensors.partial";
+  {
+    std::vector<TensorToWrite> tensors;
+    for (const auto& name : src->names()) tensors.push_back(src->stored(name));
+    summary.tensors = tensors.size();
+    // Written under another name first so that a failed conversion never leaves a truncated
+    // model.safetensors that from_dir would prefer over everything else.
+    write_safetensors(partial.string(), tensors, {{"format", "pt"}});
+  }
+  fs::rename(partial, target, ec);
+  if (ec) throw IoError(target.string() + ": cannot write: " + ec.message());
+  summary.weights = target.string();
+
+  auto is_weights = [](const std::string& name) {
+    static const char* suffixes[] = {".bin", ".safetensors", ".index.json", ".h5",     ".msgpack",
+                                     ".pt",  ".pth",         ".ckpt",       ".partial"};
+    for (const char* s : suffixes) {
+      const size_t n = std::strlen(s);
+      if (name.size() >= n && name.compare(name.size() - n, n, s) == 0) return true;
+    }
+    return false;
+  };
+  std::vector<fs::path> others;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file() && !is_weights(name)) others.push_back(entry.path());
+  }
+  std::sort(others.begin(), others.end());
+  for (const auto& from : others) {
+    const fs::path to = fs::path(out_dir) / from.filename();
+    fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
+    if (ec) throw IoError(to.string() + ": cannot copy " + from.string() + ": " + ec.message());
+    summary.copied.push_back(from.filename().string());
+  }
+  return summary;
+}
 
 }  // namespace ved

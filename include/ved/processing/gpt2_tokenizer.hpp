@@ -533,33 +533,8 @@ class RobertaTokenizer : public GPT2Tokenizer {
   }
 };
 
-inline std::unique_ptr<Tokenizer> Tokenizer::from_pretrained(const std::string& dir) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec))
-    throw IoError(dir + ": not a directory (expected a checkpoint folder with tokenizer files: " +
-                  "tokenizer_config.json, vocab.json + merges.txt or tokenizer.json)");
-  const std::string config_path = detail::join_path(dir, detail::kTokenizerConfigFile);
-  std::string cls;
-  if (detail::is_regular_file(config_path)) {
-    const detail::json config = detail::read_json_file(config_path);
-    if (!config.is_object()) throw ConfigError(config_path + ": expected a JSON object");
-    cls = detail::get_or<std::string>(config, "tokenizer_class", "", config_path);
-  }
-  const std::string fast_suffix = "Fast";
-  if (cls.size() > fast_suffix.size() &&
-      cls.compare(cls.size() - fast_suffix.size(), fast_suffix.size(), fast_suffix) == 0)
-    cls.resize(cls.size() - fast_suffix.size());
-
-  const bool has_bpe_files = detail::is_regular_file(detail::join_path(dir, "vocab.json")) ||
-                             detail::is_regular_file(detail::join_path(dir, "merges.txt")) ||
-                             detail::is_regular_file(detail::join_path(dir, "tokenizer.json"));
-  if (!has_bpe_files && (cls.empty() || cls == "GPT2Tokenizer" || cls == "RobertaTokenizer"))
-    throw IoError(dir + ": no tokenizer files (looked for vocab.json + merges.txt, and " +
-                  "tokenizer.json)");
-  if (cls.empty() || cls == "GPT2Tokenizer") return std::make_unique<GPT2Tokenizer>(dir);
-  if (cls == "RobertaTokenizer") return std::make_unique<RobertaTokenizer>(dir);
-  throw ConfigError(config_path + ": tokenizer_class '" + cls +
-                    "' is not supported (supported: GPT2Tokenizer, RobertaTokenizer)");
-}
-
 }  // namespace ved
+
+// Tokenizer::from_pretrained is defined once every tokenizer is (see auto_tokenizer.hpp).
+#define VED_GPT2_TOKENIZER_COMPLETE
+#include "ved/processing/auto_tokenizer.hpp"

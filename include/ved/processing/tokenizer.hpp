@@ -88,9 +88,8 @@ class Tokenizer {
   // Token string of an id, or std::nullopt when the id is unknown.
   virtual std::optional<std::string> id_to_token(int64_t id) const = 0;
 
-  // AutoTokenizer: loads the tokenizer a checkpoint folder describes (tokenizer_config.json's
-  // `tokenizer_class`; GPT-2 byte-level BPE when that is absent). Supported: GPT2Tokenizer and
-  // RobertaTokenizer (and their "Fast" names), from vocab.json + merges.txt or tokenizer.json.
+  // AutoTokenizer: loads the tokenizer a checkpoint folder describes (see auto_tokenizer.hpp for
+  // the dispatch: tokenizer_class, else the files present, else config.json's model_type).
   // A missing folder or one without tokenizer files is a ved::IoError naming the folder and the
   // files looked for; an unsupported tokenizer_class is a ved::ConfigError.
   static std::unique_ptr<Tokenizer> from_pretrained(const std::string& dir);
@@ -602,7 +601,8 @@ class PreTrainedTokenizer : public Tokenizer {
     // Let added tokens eat the whitespace around them (lstrip/rstrip) and glue single_word
     // tokens that touch a word back onto it. Like transformers this edits the neighbours in
     // place while walking, so later tokens see the edited text.
-    for (std::size_t i = 0; i < pieces.size(); ++i) {
+    // With split_special_tokens no text is an added token (transformers empties no_split_token).
+    for (std::size_t i = 0; i < pieces.size() && !split_special_tokens_; ++i) {
       const std::string token = pieces[i];
       auto enc = added_tokens_encoder_.find(token);
       if (enc == added_tokens_encoder_.end()) continue;
@@ -624,7 +624,7 @@ class PreTrainedTokenizer : public Tokenizer {
     std::vector<std::string> tokens;
     for (const std::string& piece : pieces) {
       if (piece.empty()) continue;
-      if (added_tokens_encoder_.count(piece)) {
+      if (!split_special_tokens_ && added_tokens_encoder_.count(piece)) {
         tokens.push_back(piece);
       } else {
         tokenize_model(piece, tokens);
@@ -932,5 +932,5 @@ class PreTrainedTokenizer : public Tokenizer {
 
 }  // namespace ved
 
-// The concrete tokenizers, which also define Tokenizer::from_pretrained.
-#include "ved/processing/gpt2_tokenizer.hpp"
+// The concrete tokenizers and Tokenizer::from_pretrained (AutoTokenizer).
+#include "ved/processing/auto_tokenizer.hpp"
