@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <set>
 
+#include "../cli_runner.hpp"
 #include "../test_util.hpp"
 #include "ved/io/checkpoint.hpp"
 #include "ved/io/torch_checkpoint.hpp"
@@ -106,30 +107,8 @@ TEST(TorchCheckpoint, ContiguousF32TensorsAliasTheMapping) {
 
 // ---- ved convert --------------------------------------------------------------------------------
 
-struct Result {
-  int status;
-  std::string out;
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-Result run_cli(const std::vector<std::string>& args) {
-  std::string cmd = quote(VED_CLI_PATH);
-  for (const auto& a : args) cmd += " " + quote(a);
-  cmd += " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int st = ::pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
+using Result = test::CliResult;
+using test::ved_cli;
 
 void expect_same_logits(const std::string& a_dir, const std::string& b_dir) {
   const auto expected =
@@ -185,7 +164,7 @@ TEST(Convert, CommandLineRoundTrip) {
   test::TempDir out;
   const std::string src = fixture("variants/models/vit-gpt2-bin");
   const std::string dst = out.file("converted");
-  const Result r = run_cli({"convert", "--model", src, "--out", dst});
+  const Result r = ved_cli({"convert", "--model", src, "--out", dst});
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("wrote " + std::to_string(WeightSource::from_dir(src)->names().size()) +
                        " tensors"),
@@ -196,13 +175,13 @@ TEST(Convert, CommandLineRoundTrip) {
 
   // The converted folder converts again to the same bytes.
   const std::string again = out.file("again");
-  ASSERT_EQ(run_cli({"convert", "--model", dst, "--out", again}).status, 0);
+  ASSERT_EQ(ved_cli({"convert", "--model", dst, "--out", again}).status, 0);
   EXPECT_EQ(test::read_file(dst + "/model.safetensors"),
             test::read_file(again + "/model.safetensors"));
 
-  const Result missing = run_cli({"convert", "--model", src});
+  const Result missing = ved_cli({"convert", "--model", src});
   EXPECT_EQ(missing.status, 2) << missing.out;
-  const Result same = run_cli({"convert", "--model", dst, "--out", dst});
+  const Result same = ved_cli({"convert", "--model", dst, "--out", dst});
   EXPECT_EQ(same.status, 1) << same.out;
   EXPECT_NE(same.out.find("model folder itself"), std::string::npos) << same.out;
 }

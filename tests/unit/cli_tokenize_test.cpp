@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../cli_runner.hpp"
 #include "../test_util.hpp"
 #include "ved/detail/json.hpp"
 #include "ved/processing/auto_tokenizer.hpp"
@@ -18,30 +19,8 @@ namespace {
 
 using detail::json;
 
-struct Result {
-  int status;
-  std::string out;  // stdout and stderr together
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-Result ved_cli(const std::vector<std::string>& args) {
-  std::string cmd = quote(VED_CLI_PATH);
-  for (const auto& a : args) cmd += " " + quote(a);
-  cmd += " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int st = ::pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
+using Result = test::CliResult;
+using test::ved_cli;
 
 class CliTokenize : public ::testing::TestWithParam<std::string> {
  protected:
