@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -206,10 +207,10 @@ static unsigned char* stbi__resample_row_hv_2(unsigned char* out, unsigned char*
 #define stbi__resample_row_hv_2(...) stbi__resample_row_hv_2_replaced_by_ved(__VA_ARGS__)
 
 // Formats PIL does not open (HDR, PIC) are left out so that ved does not accept files HF rejects;
-// TGA has no magic number, so with it random bytes occasionally "decode" as an image.
+// TGA has no magic number, so with it random bytes occasionally "decode" as an image: it is
+// only tried for files named *.tga (see has_known_signature).
 #define STBI_NO_HDR
 #define STBI_NO_PIC
-#define STBI_NO_TGA
 #define STBI_NO_STDIO
 #define STBI_NO_LINEAR
 // The SIMD kernels would bypass the replacements above.
@@ -289,6 +290,22 @@ void validate_jpeg(const unsigned char* p, size_t n, const std::string& name) {
   throw FormatError(name + ": truncated JPEG (no end-of-image marker)");
 }
 
+// Whether the bytes start like a format stb_image recognises by its magic number.
+bool has_known_signature(const unsigned char* d, size_t n) {
+  auto starts = [&](const char* magic, size_t len) {
+    return n >= len && std::memcmp(d, magic, len) == 0;
+  };
+  return starts("\x89PNG", 4) || starts("\xFF\xD8", 2) || starts("BM", 2) || starts("GIF8", 4) ||
+         starts("8BPS", 4) || (n >= 2 && d[0] == 'P' && (d[1] == '5' || d[1] == '6'));
+}
+
+bool named_tga(const std::string& name) {
+  if (name.size() < 4) return false;
+  std::string ext = name.substr(name.size() - 4);
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".tga";
+}
+
 }  // namespace
 
 Image decode_image(const unsigned char* data, size_t size, const std::string& name) {
@@ -300,12 +317,16 @@ Image decode_image(const unsigned char* data, size_t size, const std::string& na
   // stb parses Huffman tables already while reading the header, so JPEG structure comes first.
   if (size >= 2 && data[0] == 0xFF && data[1] == 0xD8) validate_jpeg(data, size, name);
 
+  if (!has_known_signature(data, size) && !named_tga(name))
+    throw FormatError(
+        name + ": not a supported image (PNG, JPEG, BMP, GIF, PSD, PNM, or TGA named *.tga)");
+
   // Header first: the pixel limits are enforced before stb allocates anything.
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &comp))
-    throw FormatError(
-        name +
-        ": not a supported image (PNG, JPEG, BMP, GIF, PSD, PNM) or corrupt: " + failure_reason());
+    throw FormatError(name +
+                      ": not a supported image (PNG, JPEG, BMP, GIF, PSD, PNM, TGA) or corrupt: " +
+                      failure_reason());
   if (w <= 0 || h <= 0 || w > kMaxImageSide || h > kMaxImageSide ||
       static_cast<int64_t>(w) * h > kMaxImagePixels)
     throw FormatError(name + ": image dimensions " + std::to_string(w) + "x" + std::to_string(h) +

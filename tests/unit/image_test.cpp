@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -237,6 +238,45 @@ TEST(ImageLoad, SixteenBitRgbKeepsHighByte) {
 }
 
 // ---- EXIF orientation ----
+
+// Uncompressed 24-bit TGA: 18-byte header, BGR pixels, rows bottom-up unless descriptor bit 5.
+Bytes make_tga(int w, int h, bool top_down,
+               const std::vector<std::array<uint8_t, 3>>& rgb_rows_top_first) {
+  Bytes b(18, 0);
+  b[2] = 2;  // uncompressed true colour
+  b[12] = static_cast<unsigned char>(w & 0xff);
+  b[13] = static_cast<unsigned char>(w >> 8);
+  b[14] = static_cast<unsigned char>(h & 0xff);
+  b[15] = static_cast<unsigned char>(h >> 8);
+  b[16] = 24;
+  b[17] = top_down ? 0x20 : 0x00;
+  for (int row = 0; row < h; ++row) {
+    const int y = top_down ? row : h - 1 - row;
+    for (int x = 0; x < w; ++x) {
+      const auto& px = rgb_rows_top_first[static_cast<size_t>(y * w + x)];
+      b.push_back(px[2]);
+      b.push_back(px[1]);
+      b.push_back(px[0]);
+    }
+  }
+  return b;
+}
+
+TEST(ImageLoad, TgaBothOrientations) {
+  const std::vector<std::array<uint8_t, 3>> px = {
+      {255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {10, 20, 30}};
+  for (bool top_down : {false, true}) {
+    const Bytes tga = make_tga(2, 2, top_down, px);
+    const ved::Image img = ved::decode_image(tga.data(), tga.size(), "x.TGA");
+    ASSERT_EQ(img.width, 2);
+    ASSERT_EQ(img.height, 2);
+    for (size_t i = 0; i < 4; ++i)
+      for (size_t c = 0; c < 3; ++c)
+        EXPECT_EQ(img.rgb[i * 3 + c], px[i][c]) << "pixel " << i << " top_down " << top_down;
+    // Without a magic number, TGA is only recognised by its file name.
+    EXPECT_THROW(ved::decode_image(tga.data(), tga.size(), "x.bin"), ved::FormatError);
+  }
+}
 
 TEST(ImageTranspose, MatchesPilDefinitions) {
   // 3 wide x 2 high, pixel value = 10 * row + col in every channel.
