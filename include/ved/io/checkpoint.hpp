@@ -68,7 +68,9 @@ class WeightSource {
     return src;
   }
 
-  bool contains(const std::string& name) const { return synthetic_ || where_.count(name) != 0; }
+  // Whether the checkpoint stores `name`. Synthetic weights store nothing: models skip optional
+  // stored buffers (and recompute them) while every tensor they require is still made up.
+  bool contains(const std::string& name) const { return where_.count(name) != 0; }
 
   // Tensor `name` as T, checked against `shape`.
   template <typename T>
