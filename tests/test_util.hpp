@@ -70,6 +70,21 @@ class TempDir {
   fs::path path_;
 };
 
+// Runs f, expecting an exception of type E; returns its message ("" and a failure otherwise).
+template <typename E, typename F>
+std::string expect_throw_message(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw the wrong exception type: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "did not throw";
+  return "";
+}
+
 inline std::string data_path(const std::string& rel) {
   return std::string(VED_TEST_DATA) + "/" + rel;
 }

@@ -21,19 +21,7 @@ using test::TempDir;
 
 const std::string kTokenizers = test::fixture("tokenizers");
 
-template <typename E, typename F>
-std::string expect_throw_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw the wrong exception type: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
+using test::expect_throw_message;
 
 enum class Files { kBert, kGpt2, kSentencePiece };
 

@@ -34,19 +34,7 @@ const BertTokenizer& bert() {
   return tok;
 }
 
-template <typename E, typename F>
-std::string expect_throw_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw the wrong exception type: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
+using test::expect_throw_message;
 
 std::vector<std::string> lines_of(const std::string& path) {
   return detail::read_vocab_txt(path);

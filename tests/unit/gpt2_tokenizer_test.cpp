@@ -46,19 +46,7 @@ std::vector<int64_t> ids_of(const json& j) {
   return j.get<std::vector<int64_t>>();
 }
 
-template <typename E, typename F>
-std::string expect_throw_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw the wrong exception type: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
+using test::expect_throw_message;
 
 // ---- the fixture ----
 

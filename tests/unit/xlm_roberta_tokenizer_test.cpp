@@ -34,19 +34,7 @@ const XLMRobertaTokenizer& xlmr() {
   return tok;
 }
 
-template <typename E, typename F>
-std::string expect_throw_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw the wrong exception type: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
+using test::expect_throw_message;
 
 std::vector<int64_t> ids(std::initializer_list<int64_t> l) {
   return l;
