@@ -14,6 +14,7 @@
 #include <string>
 
 #include "ved/io/image.hpp"
+#include "ved/limits.hpp"
 
 // ---- JPEG kernels matching libjpeg-turbo ----
 //
@@ -218,6 +219,19 @@ static unsigned char* stbi__resample_row_hv_2(unsigned char* out, unsigned char*
 #define STBI_MAX_DIMENSIONS 65535
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
+// stb_image copies a PNG's IDAT chunks with memcpy(idata + offset, ..., length), and for an empty
+// first chunk idata is still NULL: memcpy(NULL, p, 0), which the C library declares undefined
+// (UBSan: nonnull-attribute). Its calls go through these instead, which copy nothing for n == 0.
+namespace {
+void* stb_memcpy(void* dst, const void* src, size_t n) {
+  return n ? std::memcpy(dst, src, n) : dst;
+}
+void* stb_memset(void* dst, int c, size_t n) {
+  return n ? std::memset(dst, c, n) : dst;
+}
+}  // namespace
+#define memcpy stb_memcpy
+#define memset stb_memset
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wall"
 #pragma GCC diagnostic ignored "-Wextra"
@@ -232,6 +246,8 @@ static unsigned char* stbi__resample_row_hv_2(unsigned char* out, unsigned char*
 #pragma GCC diagnostic ignored "-Wconversion"
 #include <stb_image.h>
 #pragma GCC diagnostic pop
+#undef memcpy
+#undef memset
 
 namespace ved {
 namespace {
@@ -290,6 +306,45 @@ void validate_jpeg(const unsigned char* p, size_t n, const std::string& name) {
   throw FormatError(name + ": truncated JPEG (no end-of-image marker)");
 }
 
+// Checks the numbers of a PGM/PPM header (width, height, maximum value) before stb_image reads
+// them: stb accumulates the digits in an int without an overflow check (undefined behaviour on
+// a hostile header, found by fuzzing). The header is walked exactly as stb walks it (whitespace
+// and '#' comments between the numbers; reading stops at the first non-digit).
+// The pixel data must be complete too: stb_image fills a short file's missing pixels with
+// zeros and reports success, where PIL raises "image file is truncated".
+void validate_pnm(const unsigned char* p, size_t n, const std::string& name) {
+  size_t i = 2;  // after "P5" / "P6"
+  int64_t values[3] = {0, 0, 0};
+  int field_index = 0;
+  auto space = [](unsigned char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+  };
+  static const char* fields[] = {"width", "height", "maximum value"};
+  for (const char* field : fields) {
+    for (;;) {  // whitespace and comments
+      while (i < n && space(p[i])) ++i;
+      if (i >= n || p[i] != '#') break;
+      while (i < n && p[i] != '\n' && p[i] != '\r') ++i;
+    }
+    int64_t value = 0;
+    for (; i < n && p[i] >= '0' && p[i] <= '9'; ++i) {
+      value = value * 10 + (p[i] - '0');
+      if (value > INT_MAX)
+        throw FormatError(name + ": corrupt PNM header (the " + field + " has too many digits)");
+    }
+    values[field_index++] = value;
+  }
+  // stb reads one byte past the maximum value (the single whitespace before the pixels).
+  const uint64_t header = i + 1;
+  const uint64_t channels = p[1] == '6' ? 3 : 1, sample = values[2] > 255 ? 2 : 1;
+  const uint64_t need = static_cast<uint64_t>(values[0]) * static_cast<uint64_t>(values[1]) *
+                        channels * sample;  // each value < 2^31: no overflow
+  if (values[2] <= 65535 && values[0] > 0 && values[1] > 0 && (header > n || n - header < need))
+    throw FormatError(name + ": truncated PNM image (" + std::to_string(need) +
+                      " bytes of pixels expected, " + std::to_string(header > n ? 0 : n - header) +
+                      " present)");
+}
+
 // Whether the bytes start like a format stb_image recognises by its magic number.
 bool has_known_signature(const unsigned char* d, size_t n) {
   auto starts = [&](const char* magic, size_t len) {
@@ -316,6 +371,8 @@ Image decode_image(const unsigned char* data, size_t size, const std::string& na
 
   // stb parses Huffman tables already while reading the header, so JPEG structure comes first.
   if (size >= 2 && data[0] == 0xFF && data[1] == 0xD8) validate_jpeg(data, size, name);
+  if (size >= 2 && data[0] == 'P' && (data[1] == '5' || data[1] == '6'))
+    validate_pnm(data, size, name);
 
   if (!has_known_signature(data, size) && !named_tga(name))
     throw FormatError(
@@ -327,11 +384,23 @@ Image decode_image(const unsigned char* data, size_t size, const std::string& na
     throw FormatError(name +
                       ": not a supported image (PNG, JPEG, BMP, GIF, PSD, PNM, TGA) or corrupt: " +
                       failure_reason());
-  if (w <= 0 || h <= 0 || w > kMaxImageSide || h > kMaxImageSide ||
-      static_cast<int64_t>(w) * h > kMaxImagePixels)
+  if (w <= 0 || h <= 0)
+    throw FormatError(name + ": image has zero size (" + std::to_string(w) + "x" +
+                      std::to_string(h) + ")");
+  // The caps in force, never above what stb_image and the resampler are built for.
+  const Limits lim = limits();
+  const int64_t max_side = std::min<int64_t>(lim.max_image_side, kMaxImageSide);
+  if (w > max_side || h > max_side)
     throw FormatError(name + ": image dimensions " + std::to_string(w) + "x" + std::to_string(h) +
-                      " exceed the limit (" + std::to_string(kMaxImageSide) + " per side, " +
-                      std::to_string(kMaxImagePixels) + " pixels)");
+                      ": " +
+                      detail::limit_message("side", static_cast<uint64_t>(std::max(w, h)),
+                                            "max_image_side", static_cast<uint64_t>(max_side)));
+  const int64_t max_pixels = std::min<int64_t>(lim.max_image_pixels, kMaxImagePixels);
+  if (static_cast<int64_t>(w) * h > max_pixels)
+    throw FormatError(name + ": image dimensions " + std::to_string(w) + "x" + std::to_string(h) +
+                      ": " +
+                      detail::limit_message("pixel count", static_cast<uint64_t>(w) * h,
+                                            "max_image_pixels", static_cast<uint64_t>(max_pixels)));
 
   Image img(w, h);
   int lw = 0, lh = 0, n = 0;

@@ -63,6 +63,14 @@ class Tensor {
   }
   Tensor(std::initializer_list<int64_t> shape) : Tensor(Shape(shape)) {}
 
+  // A tensor whose values are left unset, for outputs a kernel writes in full: zero-filling
+  // large activations costs a pass over memory (and page faults) for nothing.
+  static Tensor uninitialized(Shape shape) {
+    const int64_t n = shape_numel(shape);
+    return Tensor(std::move(shape), std::shared_ptr<T>(new T[static_cast<size_t>(n > 0 ? n : 1)],
+                                                       std::default_delete<T[]>()));
+  }
+
   // A tensor over memory kept alive by `owner` (no copy).
   Tensor(Shape shape, std::shared_ptr<T> data) : shape_(std::move(shape)), data_(std::move(data)) {
     numel_ = shape_numel(shape_);

@@ -1,6 +1,7 @@
 // ved — command-line front end of the library.
 //
-//   ved caption    --model DIR [--args JSON] [--json] IMAGE...
+//   ved caption    --model DIR [--args JSON] [--json | --stream] [--batch-size N] [--threads N]
+//                  [--input DIR_OR_LIST] [--output RESULTS.jsonl [--no-progress]] [IMAGE...]
 //   ved generate   --model DIR --pixel-values FILE [--batch 0,1] [--args JSON] [--json]
 //   ved forward    --model DIR --pixel-values FILE --decoder-input-ids FILE --out FILE
 //   ved preprocess --model DIR --out FILE IMAGE
@@ -19,6 +20,11 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
+#include "caption_batch.hpp"
+#include "commands.hpp"
+#include "ved/pipeline.hpp"
 #include "ved/ved.hpp"
 
 namespace {
@@ -26,8 +32,15 @@ namespace {
 constexpr const char* kUsage = R"(usage: ved <command> [options]
 
 commands:
-  caption    --model DIR [--args JSON] [--json] IMAGE...
-             Read each image and print the generated text, one line per image.
+  caption    --model DIR [--args JSON] [--json | --stream] [--batch-size N] [--threads N]
+             [--input DIR_OR_LIST] [--output RESULTS.jsonl [--no-progress]] [IMAGE...]
+             Read each image and print the generated text, one line per image. --input adds a
+             directory's images (recursively, sorted) or a file's list of paths (one a line).
+             --output writes one JSON line per image instead ({"image", "text", "tokens",
+             "score", "confidence", "token_logprobs"}, or {"image", "error"} for an image that
+             cannot be read) and resumes: images already in RESULTS.jsonl are skipped. A progress
+             bar goes to stderr when it is a terminal. --stream prints one image's text as it is
+             generated (greedy or sampling).
   generate   --model DIR --pixel-values FILE [--batch I,J,...] [--args JSON] [--json]
              Generate from tensor 'pixel_values' [B,3,H,W] of a safetensors file; print token ids.
   forward    --model DIR --pixel-values FILE --decoder-input-ids FILE --out FILE
@@ -46,6 +59,8 @@ options:
   --model DIR   a checkpoint folder as transformers' save_pretrained writes it
   --args JSON   generate() keyword arguments, e.g. '{"max_new_tokens": 20, "num_beams": 4}'
   --json        print JSON instead of plain text
+  --batch-size N  images per generate() call (caption; default 8)
+  --threads N   threads for ved's kernels (default: OMP_NUM_THREADS, else one per core)
   --version     print ved's version
 )";
 
@@ -57,7 +72,7 @@ struct Args {
   std::string command;
   std::map<std::string, std::string> options;
   bool json = false;
-  std::set<std::string> flags;  // --add-special-tokens, --skip-special-tokens
+  std::set<std::string> flags;  // --add-special-tokens, --skip-special-tokens, --stream, ...
   std::vector<std::string> positional;
 
   const std::string& require(const std::string& name) const {
@@ -73,7 +88,7 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   static const std::map<std::string, std::vector<std::string>> allowed = {
-      {"caption", {"model", "args"}},
+      {"caption", {"model", "args", "input", "output", "batch-size", "threads"}},
       {"generate", {"model", "pixel-values", "batch", "args"}},
       {"forward", {"model", "pixel-values", "decoder-input-ids", "out"}},
       {"preprocess", {"model", "out"}},
@@ -116,8 +131,10 @@ Args parse(int argc, char** argv) {
       a.json = true;
       continue;
     }
-    if (!inline_value && ((a.command == "tokenize" && name == "add-special-tokens") ||
-                          (a.command == "detokenize" && name == "skip-special-tokens"))) {
+    if (!inline_value &&
+        ((a.command == "tokenize" && name == "add-special-tokens") ||
+         (a.command == "detokenize" && name == "skip-special-tokens") ||
+         (a.command == "caption" && (name == "stream" || name == "no-progress")))) {
       a.flags.insert(name);
       continue;
     }
@@ -244,6 +261,86 @@ int run_tokenizer(const Args& a, const std::string& dir) {
   return 0;
 }
 
+int int_option(const Args& a, const std::string& name, int fallback, int min) {
+  if (!a.options.count(name)) return fallback;
+  const std::string& text = a.options.at(name);
+  size_t used = 0;
+  int v = min - 1;
+  try {
+    v = std::stoi(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || v < min)
+    throw UsageError(a.command + ": --" + name + " must be an integer >= " + std::to_string(min) +
+                     ", got '" + text + "'");
+  return v;
+}
+
+// caption: plain lines or one JSON array on stdout, JSON Lines to a file (--output), or one
+// image's text streamed as it is generated (--stream).
+int run_caption(const Args& a, const std::string& model_dir) {
+  std::vector<std::string> images = a.positional;
+  if (a.options.count("input")) {
+    const auto listed = ved::cli::list_images(a.options.at("input"));
+    images.insert(images.end(), listed.begin(), listed.end());
+  }
+  if (images.empty()) throw UsageError("caption: expects at least one IMAGE or --input");
+  const bool stream = a.flags.count("stream") > 0;
+  const bool to_file = a.options.count("output") > 0;
+  if (stream && (a.json || to_file || images.size() != 1))
+    throw UsageError("caption: --stream takes exactly one IMAGE, without --json or --output");
+  if (a.json && to_file) throw UsageError("caption: --output always writes JSON; drop --json");
+  if (a.flags.count("no-progress") && !to_file)
+    throw UsageError("caption: --no-progress only applies with --output");
+  const int batch_size = int_option(a, "batch-size", 8, 1);
+  if (a.options.count("threads")) ved::set_num_threads(int_option(a, "threads", 0, 1));
+  const ved::detail::json kwargs = generate_kwargs(a);
+  const auto pipeline = ved::ImageToText::from_pretrained(model_dir);
+
+  if (stream) {
+    pipeline.run(ved::load_image(images[0]), kwargs,
+                 [](const std::string& piece) { std::cout << piece << std::flush; });
+    std::cout << "\n";
+    return 0;
+  }
+  if (to_file) {
+    ved::cli::BatchJob job;
+    job.images = std::move(images);
+    job.output = a.options.at("output");
+    job.batch_size = batch_size;
+    job.progress = ::isatty(STDERR_FILENO) && !a.flags.count("no-progress");
+    job.kwargs = kwargs;
+    const ved::cli::BatchSummary s = ved::cli::caption_to_jsonl(pipeline, job);
+    std::cerr << "ved: " << s.captioned << " captioned, " << s.failed << " unreadable, "
+              << s.skipped << " already in " << job.output << "\n";
+    return 0;
+  }
+  ved::detail::json results = ved::detail::json::array();
+  for (size_t first = 0; first < images.size(); first += static_cast<size_t>(batch_size)) {
+    const size_t n = std::min(images.size() - first, static_cast<size_t>(batch_size));
+    std::vector<ved::Image> batch;
+    for (size_t i = 0; i < n; ++i) batch.push_back(ved::load_image(images[first + i]));
+    const std::vector<ved::TextResult> out = pipeline.run(batch, kwargs);
+    const size_t per_image = out.size() / n;
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (!a.json) {
+        std::cout << out[i].text << "\n";
+        continue;
+      }
+      results.push_back({{"image", images[first + i / per_image]},
+                         {"text", out[i].text},
+                         {"sequence", out[i].tokens},
+                         {"score", out[i].score},
+                         {"confidence", out[i].confidence},
+                         {"token_logprobs", out[i].token_logprobs}});
+    }
+  }
+  if (a.json)
+    std::cout << results.dump(-1, ' ', false, ved::detail::json::error_handler_t::replace) << "\n";
+  return 0;
+}
+
 int run(const Args& a) {
   const std::string& model_dir = a.require("model");
   if (a.command == "tokenize" || a.command == "detokenize") return run_tokenizer(a, model_dir);
@@ -262,6 +359,7 @@ int run(const Args& a) {
     for (const auto& name : s.copied) std::cout << "copied " << name << "\n";
     return 0;
   }
+  if (a.command == "caption") return run_caption(a, model_dir);
   const auto model = ved::VisionEncoderDecoderModel::from_pretrained(model_dir);
   if (a.command == "forward") {
     const ved::Tensor<float> pixels = read_pixel_values(a.require("pixel-values"));
@@ -291,28 +389,7 @@ int run(const Args& a) {
     print_generate(model.generate(pixels, config, prompt), a.json);
     return 0;
   }
-  // caption
-  if (a.positional.empty()) throw UsageError("caption: expects at least one IMAGE");
-  const auto processor = ved::ImageProcessor::from_pretrained(model_dir);
-  const auto tokenizer = ved::Tokenizer::from_pretrained(model_dir);
-  std::vector<ved::Image> images;
-  for (const auto& path : a.positional) images.push_back(ved::load_image(path));
-  const ved::GenerateOutput out = model.generate(processor.preprocess(images), config, prompt);
-  const size_t per_image = out.sequences.size() / images.size();
-  ved::detail::json results = ved::detail::json::array();
-  for (size_t i = 0; i < out.sequences.size(); ++i) {
-    const std::string text = tokenizer->decode(out.sequences[i], /*skip_special_tokens=*/true);
-    if (a.json) {
-      results.push_back({{"image", a.positional[i / per_image]},
-                         {"text", text},
-                         {"sequence", out.sequences[i]},
-                         {"token_logprobs", out.token_logprobs[i]}});
-    } else {
-      std::cout << text << "\n";
-    }
-  }
-  if (a.json) std::cout << results.dump() << "\n";
-  return 0;
+  throw UsageError("unknown command '" + a.command + "'");
 }
 
 }  // namespace
@@ -328,6 +405,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
+    if (argc >= 2 && std::string(argv[1]) == "bench") return bench_main(argc - 1, argv + 1);
     return run(parse(argc, argv));
   } catch (const UsageError& e) {
     std::cerr << "ved: " << e.what() << "\n\n" << kUsage;

@@ -1,5 +1,9 @@
-# Installs the built ved into a scratch prefix, builds tests/packaging/consumer against it with
-# find_package(ved), runs it on a fixture model and checks its tokens against transformers'.
+# Uses a built ved the three ways a user's project can, and runs each consumer on a fixture model,
+# checking its tokens against transformers' (EXPECTED):
+#   1. `cmake --install` into a scratch prefix, then find_package(ved) (tests/packaging/consumer,
+#      which also builds a C program against ved::ved_c);
+#   2. pkg-config against the same prefix (`pkg-config --cflags --libs ved`);
+#   3. add_subdirectory of the source tree (tests/packaging/subdirectory).
 # Expects: VED_BINARY_DIR, VED_SOURCE_DIR, WORK_DIR, EXPECTED.
 file(REMOVE_RECURSE ${WORK_DIR})
 function(run)
@@ -9,15 +13,56 @@ function(run)
   endif()
   set(out "${out}" PARENT_SCOPE)
 endfunction()
-run(${CMAKE_COMMAND} --install ${VED_BINARY_DIR} --prefix ${WORK_DIR}/prefix)
-run(${CMAKE_COMMAND} -S ${VED_SOURCE_DIR}/tests/packaging/consumer -B ${WORK_DIR}/build
-    -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Release)
-run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 set(model ${VED_SOURCE_DIR}/tests/data/fixtures/models/vit-gpt2)
-run(${WORK_DIR}/build/consumer ${model} ${model}/expected.safetensors)
+function(expect_tokens program what)
+  run(${program} ${model} ${model}/expected.safetensors)
+  string(STRIP "${out}" out)
+  if(NOT out STREQUAL EXPECTED)
+    message(FATAL_ERROR "${what} consumer printed '${out}', expected '${EXPECTED}'")
+  endif()
+  message(STATUS "${what} consumer OK: ${out}")
+endfunction()
+file(STRINGS ${VED_SOURCE_DIR}/include/ved/version.hpp version_line
+     REGEX "#define VED_VERSION_STRING ")
+string(REGEX REPLACE ".*\"(.*)\".*" "\\1" version "${version_line}")
+
+# 1. find_package
+set(prefix ${WORK_DIR}/prefix)
+run(${CMAKE_COMMAND} --install ${VED_BINARY_DIR} --prefix ${prefix})
+run(${CMAKE_COMMAND} -S ${VED_SOURCE_DIR}/tests/packaging/consumer -B ${WORK_DIR}/build
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release)
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+expect_tokens(${WORK_DIR}/build/consumer "find_package(ved)")
+run(${WORK_DIR}/build/consumer_c)
 string(STRIP "${out}" out)
-if(NOT out STREQUAL EXPECTED)
-  message(FATAL_ERROR "consumer printed '${out}', expected '${EXPECTED}'")
+if(NOT out STREQUAL version)
+  message(FATAL_ERROR "the C consumer printed '${out}', expected the version '${version}'")
 endif()
-message(STATUS "find_package(ved) consumer OK: ${out}")
+message(STATUS "C API consumer (ved::ved_c) OK: ${out}")
+
+# 2. pkg-config
+file(GLOB_RECURSE pc_file ${prefix}/*/ved.pc)
+if(NOT pc_file)
+  message(FATAL_ERROR "no ved.pc installed under ${prefix}")
+endif()
+get_filename_component(pc_dir "${pc_file}" DIRECTORY)
+set(ENV{PKG_CONFIG_PATH} "${pc_dir}")
+find_program(PKG_CONFIG NAMES pkg-config pkgconf REQUIRED)
+run(${PKG_CONFIG} --modversion ved)
+string(STRIP "${out}" out)
+if(NOT out STREQUAL version)
+  message(FATAL_ERROR "pkg-config --modversion ved gave '${out}', expected '${version}'")
+endif()
+run(${PKG_CONFIG} --cflags --libs ved)
+separate_arguments(flags UNIX_COMMAND "${out}")
+find_program(CXX NAMES c++ g++ clang++ REQUIRED)
+run(${CXX} -std=c++17 -O1 ${VED_SOURCE_DIR}/tests/packaging/consumer/main.cpp ${flags}
+    -o ${WORK_DIR}/pkg_config_consumer)
+expect_tokens(${WORK_DIR}/pkg_config_consumer "pkg-config")
+
+# 3. add_subdirectory
+run(${CMAKE_COMMAND} -S ${VED_SOURCE_DIR}/tests/packaging/subdirectory -B ${WORK_DIR}/subdir
+    -DVED_SOURCE_DIR=${VED_SOURCE_DIR} -DCMAKE_BUILD_TYPE=Release)
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/subdir --target consumer -j2)
+expect_tokens(${WORK_DIR}/subdir/consumer "add_subdirectory(ved)")
 file(REMOVE_RECURSE ${WORK_DIR})

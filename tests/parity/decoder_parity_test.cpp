@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "../test_util.hpp"
+#include "ved/models/all.hpp"
 #include "ved/models/vision_encoder_decoder.hpp"
 
 namespace ved {

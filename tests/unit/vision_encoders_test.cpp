@@ -10,6 +10,7 @@
 #include <random>
 
 #include "../test_util.hpp"
+#include "ved/models/all.hpp"
 #include "ved/models/vision_encoder_decoder.hpp"
 
 namespace ved {

@@ -1,25 +1,39 @@
 #pragma once
 
-#include <filesystem>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "ved/error.hpp"
+#include "ved/limits.hpp"
 
 namespace ved::detail {
 
-// The whole file as bytes; IoError naming the path when it cannot be read.
+// The whole file as bytes; IoError naming the path when it cannot be read. Only regular files
+// are read (a FIFO or a device such as /dev/zero would block or never end), and only up to
+// Limits::max_text_file_bytes, checked before the buffer is allocated.
 inline std::string read_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw IoError(path + ": is a directory, expected a file");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw IoError(path + ": cannot open file: " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) throw IoError(path + ": is a directory, expected a file");
+  if (!S_ISREG(st.st_mode)) throw IoError(path + ": not a regular file");
+  const uint64_t max = limits().max_text_file_bytes;
+  if (static_cast<uint64_t>(st.st_size) > max)
+    throw IoError(
+        path + ": " +
+        limit_message("file size", static_cast<uint64_t>(st.st_size), "max_text_file_bytes", max));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(path + ": cannot open file");
-  std::ostringstream ss;
-  ss << in.rdbuf();  // sets failbit on ss for an empty file, which is not an error
+  std::string out(static_cast<size_t>(st.st_size), '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  // The file may have shrunk since stat(); what was read is what the file holds.
+  out.resize(static_cast<size_t>(in.gcount()));
   if (in.bad()) throw IoError(path + ": read error");
-  return ss.str();
+  return out;
 }
 
 }  // namespace ved::detail

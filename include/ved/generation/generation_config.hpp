@@ -13,6 +13,7 @@
 
 #include "ved/config.hpp"
 #include "ved/detail/json.hpp"
+#include "ved/limits.hpp"
 
 namespace ved {
 
@@ -57,6 +58,8 @@ struct GenerationConfig {
   // transformers' GenerationConfig.from_model_config: the top level of config.json, then the
   // decoder sub-config for every field the top level leaves at its default.
   static GenerationConfig from_model_config(const detail::json& config, const std::string& where) {
+    // (Iterating keys of a list would throw nlohmann's invalid_iterator: found by fuzzing.)
+    if (!config.is_object()) throw ConfigError(where + ": top level is not a JSON object");
     GenerationConfig g;
     if (config.contains("decoder") && config["decoder"].is_object())
       g.apply(config["decoder"], where + ": decoder", false);
@@ -240,6 +243,21 @@ inline void GenerationConfig::apply(const detail::json& j, const std::string& wh
           throw ConfigError(where + ": '" + k + "' = " + v.dump() + " is not supported by ved");
     }
   }
+  // Checked where the values are read, so that the error names the file (or the arguments)
+  // that asked for them; validate() checks again for configs built in code.
+  const Limits lim = limits();
+  auto cap = [&](const char* key, int64_t value, const char* name, int64_t max) {
+    if (value > max)
+      throw ConfigError(where + ": field '" + key + "': " +
+                        detail::limit_message("value", static_cast<uint64_t>(value), name,
+                                              static_cast<uint64_t>(max)));
+  };
+  cap("max_length", max_length, "max_sequence_length", lim.max_sequence_length);
+  if (max_new_tokens)
+    cap("max_new_tokens", *max_new_tokens, "max_sequence_length", lim.max_sequence_length);
+  cap("num_beams", num_beams, "max_num_beams", lim.max_num_beams);
+  cap("num_return_sequences", num_return_sequences, "max_num_return_sequences",
+      lim.max_num_return_sequences);
 }
 
 inline void GenerationConfig::validate() const {
@@ -249,6 +267,21 @@ inline void GenerationConfig::validate() const {
   if (!max_new_tokens && max_length < 1)
     fail("max_length must be at least 1, got " + std::to_string(max_length));
   if (num_beams < 1) fail("num_beams must be at least 1, got " + std::to_string(num_beams));
+  // Each generated token and each beam grows the decoder's caches: a config (possibly from a
+  // downloaded generation_config.json) must not be able to ask for unbounded memory.
+  const Limits lim = limits();
+  auto cap = [&](const char* what, int64_t value, const char* name, int64_t max) {
+    if (value > max)
+      fail(detail::limit_message(what, static_cast<uint64_t>(value), name,
+                                 static_cast<uint64_t>(max)));
+  };
+  if (max_new_tokens)
+    cap("max_new_tokens", *max_new_tokens, "max_sequence_length", lim.max_sequence_length);
+  else
+    cap("max_length", max_length, "max_sequence_length", lim.max_sequence_length);
+  cap("num_beams", num_beams, "max_num_beams", lim.max_num_beams);
+  cap("num_return_sequences", num_return_sequences, "max_num_return_sequences",
+      lim.max_num_return_sequences);
   if (num_return_sequences < 1) fail("num_return_sequences must be at least 1");
   if (num_beams > 1 && num_return_sequences > num_beams)
     fail("num_return_sequences (" + std::to_string(num_return_sequences) +

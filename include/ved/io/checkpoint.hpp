@@ -21,6 +21,8 @@
 #include "ved/detail/json.hpp"
 #include "ved/io/safetensors.hpp"
 #include "ved/io/torch_checkpoint.hpp"
+#include "ved/limits.hpp"
+#include "ved/model_options.hpp"
 
 namespace ved {
 
@@ -169,6 +171,18 @@ class WeightSource {
   }
 
   void add_file(const std::string& path, Format format) {
+    // Checked before mapping: a checkpoint bigger than the machine is meant to hold is refused
+    // by its size, not discovered by running out of memory while converting it.
+    std::error_code ec;
+    const uint64_t bytes = std::filesystem::file_size(path, ec);
+    if (!ec) {
+      const uint64_t max = limits().max_total_weight_bytes;
+      if (bytes > max || total_bytes_ > max - bytes)
+        throw WeightError(path + ": " +
+                          detail::limit_message("total weight bytes", total_bytes_ + bytes,
+                                                "max_total_weight_bytes", max));
+      total_bytes_ += bytes;
+    }
     File f;
     f.path = path;
     std::vector<std::string> names;
@@ -220,6 +234,7 @@ class WeightSource {
 
   std::vector<File> files_;
   std::map<std::string, size_t> where_;
+  uint64_t total_bytes_ = 0;  // of every file added, against Limits::max_total_weight_bytes
   bool synthetic_ = false;
   uint64_t seed_ = 0;
   float stddev_ = 0.02f;
@@ -229,11 +244,14 @@ class WeightSource {
 // transformers' modules nest: loader.sub("attention").sub("query").get("weight", {d, d}).
 class WeightLoader {
  public:
-  WeightLoader(std::shared_ptr<const WeightSource> source, std::string prefix = "")
-      : source_(std::move(source)), prefix_(std::move(prefix)) {}
+  WeightLoader(std::shared_ptr<const WeightSource> source, std::string prefix = "",
+               WeightType linear_weight_type = WeightType::F32)
+      : source_(std::move(source)),
+        prefix_(std::move(prefix)),
+        linear_weight_type_(linear_weight_type) {}
 
   WeightLoader sub(const std::string& name) const {
-    return WeightLoader(source_, prefix_ + name + ".");
+    return WeightLoader(source_, prefix_ + name + ".", linear_weight_type_);
   }
   WeightLoader sub(int64_t index) const { return sub(std::to_string(index)); }
 
@@ -250,9 +268,13 @@ class WeightLoader {
     return source_->tensor<T>(full_name(name), shape);
   }
 
+  // What nn::Linear keeps its matrix in (ModelOptions::weight_type).
+  WeightType linear_weight_type() const { return linear_weight_type_; }
+
  private:
   std::shared_ptr<const WeightSource> source_;
   std::string prefix_;
+  WeightType linear_weight_type_;
 };
 
 // What convert_to_safetensors wrote.

@@ -36,8 +36,10 @@ struct Image {
   const uint8_t* row(int y) const { return rgb.data() + static_cast<size_t>(y) * width * 3; }
 };
 
-// Largest image accepted from a file. A header is checked against these before any pixel memory
-// is allocated, so a 60-byte file claiming 65535 x 65535 pixels is a FormatError, not 12 GiB.
+// Hard ceilings on image sizes (stb_image's and the resampler's). Files are checked against
+// Limits::max_image_side / max_image_pixels (ved/limits.hpp; by default these same values, and
+// never above them) before any pixel memory is allocated, so a 60-byte file claiming
+// 65535 x 65535 pixels is a FormatError, not 12 GiB.
 constexpr int kMaxImageSide = 65535;
 constexpr int64_t kMaxImagePixels = int64_t(1) << 28;
 

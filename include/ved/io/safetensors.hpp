@@ -24,6 +24,7 @@
 #include "ved/detail/half.hpp"
 #include "ved/detail/json.hpp"
 #include "ved/error.hpp"
+#include "ved/limits.hpp"
 #include "ved/tensor.hpp"
 
 namespace ved {
@@ -144,7 +145,7 @@ struct TensorRecord {
 
 class SafetensorsFile {
  public:
-  // Largest header accepted, as in the reference implementation: a bigger one is hostile.
+  // The default largest header (Limits::max_header_bytes), as in the reference implementation.
   static constexpr uint64_t kMaxHeaderBytes = 100u << 20;
 
   static std::shared_ptr<const SafetensorsFile> open(const std::string& path) {
@@ -181,9 +182,11 @@ class SafetensorsFile {
                         " bytes, need at least 8)");
     uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = (n << 8) | file_->data()[i];
-    if (n > kMaxHeaderBytes)
-      throw FormatError(p + ": safetensors header length " + std::to_string(n) +
-                        " exceeds the 100 MiB limit");
+    const uint64_t max_header = limits().max_header_bytes;
+    if (n > max_header)
+      throw FormatError(
+          p + ": " +
+          detail::limit_message("safetensors header length", n, "max_header_bytes", max_header));
     if (n > size - 8)
       throw FormatError(p + ": safetensors header length " + std::to_string(n) +
                         " runs past the end of the file (" + std::to_string(size) + " bytes)");

@@ -40,6 +40,7 @@
 #include "ved/detail/half.hpp"
 #include "ved/error.hpp"
 #include "ved/io/safetensors.hpp"
+#include "ved/limits.hpp"
 #include "ved/tensor.hpp"
 
 namespace ved {
@@ -1255,6 +1256,14 @@ class TorchCheckpoint {
       throw FormatError(where + ": size " + shape_str(r.shape) + " overflows");
     }
     if (numel == 0) return;
+    // A view may repeat storage elements (stride 0), so its size is not bounded by the file: a
+    // 1-element storage can claim 2^62 elements. Reading it would allocate that much.
+    const uint64_t esize = dtype_size(r.dtype), max = limits().max_total_weight_bytes;
+    if (static_cast<uint64_t>(numel) > max / esize)
+      throw WeightError(where + ": size " + shape_str(r.shape) + " of " + dtype_name(r.dtype) +
+                        ": " +
+                        detail::limit_message("tensor bytes", static_cast<uint64_t>(numel) * esize,
+                                              "max_total_weight_bytes", max));
     // Largest element index reached: offset + sum((size - 1) * stride), with overflow checks.
     uint64_t last = static_cast<uint64_t>(r.storage_offset);
     bool overflow = false;

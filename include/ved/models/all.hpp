@@ -1,6 +1,6 @@
 #pragma once
 
-// Every model family ved knows. Including a family's header registers its model_type.
+// Every model family ved knows; src/models.cpp maps their model_type names to them.
 #include "ved/models/bart.hpp"
 #include "ved/models/beit.hpp"
 #include "ved/models/bert.hpp"

@@ -41,11 +41,4 @@ class BartForCausalLM : public detail::BartLikeForCausalLM {
       : BartLikeForCausalLM(config.spec(), w) {}
 };
 
-namespace detail {
-inline const RegisterDecoder register_bart("bart", [](const PretrainedConfig& c,
-                                                      const WeightLoader& w) {
-  return std::make_unique<BartForCausalLM>(BartConfig::from(c), w);
-});
-}  // namespace detail
-
 }  // namespace ved

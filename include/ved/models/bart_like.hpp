@@ -68,12 +68,12 @@ struct BartDecoderLayer {
     return l;
   }
 
-  void start(DecoderState::Layer& cache, const Tensor<float>& encoder_hidden_states) const {
+  void start(DecoderState::Layer cache, const Tensor<float>& encoder_hidden_states) const {
     detail::AttentionHeads::start_cross(cache, encoder_attn.k_proj, encoder_attn.v_proj,
                                         encoder_hidden_states);
   }
 
-  Tensor<float> forward(DecoderState::Layer& cache, Tensor<float> h,
+  Tensor<float> forward(DecoderState::Layer cache, Tensor<float> h,
                         const detail::AttentionHeads& heads, LayerNormPosition norm) const {
     const bool pre = norm == LayerNormPosition::Pre;
     // Self-attention.
@@ -170,7 +170,7 @@ class BartLikeForCausalLM : public TextDecoder {
     state.advance(T);
     if (last_only && T > 1) h = nn::take_position(h, T - 1);
     if (layer_norm_) h = layer_norm_->forward(h);
-    return output_logits(h, output_, Tensor<float>());
+    return output_.forward(h);
   }
 
   int64_t hidden_size() const override { return spec_.d_model; }
@@ -187,7 +187,7 @@ class BartLikeForCausalLM : public TextDecoder {
   std::vector<BartDecoderLayer> layers_;              // model.decoder.layers.N
   std::optional<nn::LayerNorm> layer_norm_;           // model.decoder.layer_norm
   AttentionHeads heads_;
-  Tensor<float> output_;  // <output_name>.weight [vocab, d_model], or embed_tokens when tied
+  nn::Linear output_;  // <output_name>.weight [vocab, d_model], or embed_tokens when tied
   std::string ids_what_, positions_what_;
 };
 

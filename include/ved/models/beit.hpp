@@ -265,11 +265,4 @@ class BeitModel : public VisionEncoder {
   nn::LayerNorm layernorm_;  // encoder.layernorm, absent with use_mean_pooling
 };
 
-namespace detail {
-inline const RegisterEncoder register_beit("beit", [](const PretrainedConfig& c,
-                                                      const WeightLoader& w) {
-  return std::make_unique<BeitModel>(BeitConfig::from(c), w);
-});
-}  // namespace detail
-
 }  // namespace ved

@@ -154,12 +154,12 @@ struct BertLayer {
     return l;
   }
 
-  void start(DecoderState::Layer& cache, const Tensor<float>& encoder_hidden_states) const {
+  void start(DecoderState::Layer cache, const Tensor<float>& encoder_hidden_states) const {
     detail::AttentionHeads::start_cross(cache, crossattention.self.key, crossattention.self.value,
                                         encoder_hidden_states);
   }
 
-  Tensor<float> forward(DecoderState::Layer& cache, const Tensor<float>& h,
+  Tensor<float> forward(DecoderState::Layer cache, const Tensor<float>& h,
                         const detail::AttentionHeads& heads) const {
     const BertSelfAttention& sa = attention.self;
     Tensor<float> x =
@@ -179,8 +179,7 @@ struct BertLMPredictionHead {
   nn::Linear dense;
   nn::Activation act = nn::Activation::Gelu;
   nn::LayerNorm layer_norm;
-  Tensor<float> decoder_weight;  // [vocab, hidden]: the word embeddings when tied
-  Tensor<float> bias;            // [vocab]: `bias`, shared with decoder.bias
+  nn::Linear decoder;  // [vocab, hidden]: the word embeddings when tied; bias `bias`
 
   // `w` is the head's prefix (decoder, bias); `dense` and `norm` name the transform's layers.
   static BertLMPredictionHead load(const WeightLoader& w, const WeightLoader& dense,
@@ -190,20 +189,20 @@ struct BertLMPredictionHead {
     p.dense = nn::Linear::load(dense, c.hidden_size, c.hidden_size);
     p.act = act;
     p.layer_norm = nn::LayerNorm::load(norm, c.hidden_size, c.layer_norm_eps);
-    p.decoder_weight = detail::output_embeddings(c.tie_word_embeddings, word_embeddings,
-                                                 w.sub("decoder"), "weight");
     // `bias` and `decoder.bias` are one parameter; save_pretrained keeps `bias` and drops the
     // other, but a file that kept only `decoder.bias` is read too.
-    p.bias = w.has("bias") || !w.sub("decoder").has("bias")
-                 ? w.get("bias", {c.vocab_size})
-                 : w.sub("decoder").get("bias", {c.vocab_size});
+    Tensor<float> bias = w.has("bias") || !w.sub("decoder").has("bias")
+                             ? w.get("bias", {c.vocab_size})
+                             : w.sub("decoder").get("bias", {c.vocab_size});
+    p.decoder = detail::output_embeddings(c.tie_word_embeddings, word_embeddings, w.sub("decoder"),
+                                          "weight", std::move(bias));
     return p;
   }
 
   Tensor<float> forward(const Tensor<float>& h) const {
     Tensor<float> x = dense.forward(h);
     nn::activate_inplace(act, x);
-    return detail::output_logits(layer_norm.forward(x), decoder_weight, bias);
+    return decoder.forward(layer_norm.forward(x));
   }
 };
 
@@ -296,12 +295,5 @@ class BertLMHeadModel : public detail::BertStyleDecoder {
     return detail::sequential_position_ids(input_ids.dim(0), input_ids.dim(1), past, 0);
   }
 };
-
-namespace detail {
-inline const RegisterDecoder register_bert("bert", [](const PretrainedConfig& c,
-                                                      const WeightLoader& w) {
-  return std::make_unique<BertLMHeadModel>(BertConfig::from(c), w);
-});
-}  // namespace detail
 
 }  // namespace ved

@@ -33,7 +33,7 @@ struct AttentionHeads {
 
   // Causal self-attention of x [B, T, D] over the cached positions plus these T; appends the new
   // keys and values to `cache`. Returns the heads' context [B, T, D] (before the output dense).
-  Tensor<float> self_attention(DecoderState::Layer& cache, const nn::Linear& q, const nn::Linear& k,
+  Tensor<float> self_attention(DecoderState::Layer cache, const nn::Linear& q, const nn::Linear& k,
                                const nn::Linear& v, const Tensor<float>& x) const {
     float kernel_scale = scaling;
     const Tensor<float> query = project_query(q, x, &kernel_scale);
@@ -41,7 +41,7 @@ struct AttentionHeads {
   }
 
   // Attention of x [B, T, D] over the encoder keys/values that start_cross() stored.
-  Tensor<float> cross_attention(const DecoderState::Layer& cache, const nn::Linear& q,
+  Tensor<float> cross_attention(DecoderState::Layer cache, const nn::Linear& q,
                                 const Tensor<float>& x) const {
     float kernel_scale = scaling;
     const Tensor<float> query = project_query(q, x, &kernel_scale);
@@ -49,7 +49,7 @@ struct AttentionHeads {
   }
 
   // Projects encoder states [B, S, kdim] to this layer's cross-attention keys and values.
-  static void start_cross(DecoderState::Layer& cache, const nn::Linear& k, const nn::Linear& v,
+  static void start_cross(DecoderState::Layer cache, const nn::Linear& k, const nn::Linear& v,
                           const Tensor<float>& encoder_hidden_states) {
     set_cross_kv(cache, k.forward(encoder_hidden_states), v.forward(encoder_hidden_states));
   }
@@ -123,22 +123,15 @@ inline void check_decoder_input(const char* family, const DecoderState& state,
                           max_field + " allows");
 }
 
-// h [B, T, D] -> logits [B, T, V] = h Wᵀ (+ bias, when not empty).
-inline Tensor<float> output_logits(const Tensor<float>& h, const Tensor<float>& weight,
-                                   const Tensor<float>& bias) {
-  Tensor<float> logits({h.dim(0), h.dim(1), weight.dim(0)});
-  auto out = logits.matrix();
-  out.noalias() = h.matrix() * weight.matrix().transpose();
-  if (!bias.empty())
-    out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias.data(), bias.numel());
-  return logits;
-}
-
-// The tied-or-not output matrix of a causal LM: the input embeddings when `tied` (save_pretrained
-// leaves the tied name out of the file), else the stored tensor `name` under `w`.
-inline Tensor<float> output_embeddings(bool tied, const Tensor<float>& input_embeddings,
-                                       const WeightLoader& w, const std::string& name) {
-  return tied ? input_embeddings : w.get(name, input_embeddings.shape());
+// The output projection of a causal LM (h [B, T, D] -> logits [B, T, V]): the input embeddings
+// when `tied` (save_pretrained leaves the tied name out of the file), else the stored tensor
+// `name` under `w`; with `bias` when given.
+inline nn::Linear output_embeddings(bool tied, const Tensor<float>& input_embeddings,
+                                    const WeightLoader& w, const std::string& name,
+                                    Tensor<float> bias = Tensor<float>()) {
+  Tensor<float> weight = tied ? input_embeddings : w.get(name, input_embeddings.shape());
+  return nn::Linear(nn::WeightMatrix(std::move(weight)), std::move(bias))
+      .converted(w.linear_weight_type(), w.full_name(name));
 }
 
 }  // namespace ved::detail

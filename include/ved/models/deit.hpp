@@ -23,11 +23,4 @@ class DeiTModel : public ViTModel {
       : ViTModel(config, w, /*distillation_token=*/true, "DeiT") {}
 };
 
-namespace detail {
-inline const RegisterEncoder register_deit("deit", [](const PretrainedConfig& c,
-                                                      const WeightLoader& w) {
-  return std::make_unique<DeiTModel>(DeiTConfig::from(c), w);
-});
-}  // namespace detail
-
 }  // namespace ved

@@ -19,11 +19,4 @@ class DonutSwinModel : public SwinModel {
       : SwinModel(config, w, /*final_layernorm=*/false, "DonutSwin") {}
 };
 
-namespace detail {
-inline const RegisterEncoder register_donut_swin("donut-swin", [](const PretrainedConfig& c,
-                                                                  const WeightLoader& w) {
-  return std::make_unique<DonutSwinModel>(DonutSwinConfig::from(c), w);
-});
-}  // namespace detail
-
 }  // namespace ved

@@ -147,7 +147,7 @@ class GPT2LMHeadModel : public TextDecoder {
       h[b].matrix() += wpe_.slice(state.length(), state.length() + T).matrix();
     for (size_t i = 0; i < blocks_.size(); ++i) {
       const GPT2Block& blk = blocks_[i];
-      DecoderState::Layer& cache = state.layer(static_cast<int64_t>(i));
+      DecoderState::Layer cache = state.layer(static_cast<int64_t>(i));
       auto qkv = nn::split_last(blk.attn.c_attn.forward(blk.ln_1.forward(h)), 3);
       nn::add_inplace(h, blk.attn.c_proj.forward(cached_self_attention(
                              cache, qkv[0], qkv[1], qkv[2], config_.n_head, blk.scale)));
@@ -158,7 +158,7 @@ class GPT2LMHeadModel : public TextDecoder {
     }
     state.advance(T);
     if (last_only) h = nn::take_position(h, T - 1);
-    return detail::output_logits(ln_f_.forward(h), lm_head_, Tensor<float>());
+    return lm_head_.forward(ln_f_.forward(h));
   }
 
   int64_t hidden_size() const override { return config_.n_embd; }
@@ -171,15 +171,8 @@ class GPT2LMHeadModel : public TextDecoder {
   Tensor<float> wte_;  // decoder.transformer.wte.weight [vocab, n_embd]
   Tensor<float> wpe_;  // decoder.transformer.wpe.weight [n_positions, n_embd]
   std::vector<GPT2Block> blocks_;
-  nn::LayerNorm ln_f_;     // decoder.transformer.ln_f
-  Tensor<float> lm_head_;  // decoder.lm_head.weight, or wte when tied
+  nn::LayerNorm ln_f_;  // decoder.transformer.ln_f
+  nn::Linear lm_head_;  // decoder.lm_head.weight, or wte when tied
 };
-
-namespace detail {
-inline const RegisterDecoder register_gpt2("gpt2", [](const PretrainedConfig& c,
-                                                      const WeightLoader& w) {
-  return std::make_unique<GPT2LMHeadModel>(GPT2Config::from(c), w);
-});
-}  // namespace detail
 
 }  // namespace ved

@@ -45,11 +45,4 @@ class MBartForCausalLM : public detail::BartLikeForCausalLM {
       : BartLikeForCausalLM(config.spec(), w) {}
 };
 
-namespace detail {
-inline const RegisterDecoder register_mbart("mbart", [](const PretrainedConfig& c,
-                                                        const WeightLoader& w) {
-  return std::make_unique<MBartForCausalLM>(MBartConfig::from(c), w);
-});
-}  // namespace detail
-
 }  // namespace ved

@@ -1,11 +1,10 @@
 #pragma once
 
-// The two halves of a VisionEncoderDecoderModel and the registries that map config.json's
-// `model_type` to them. A model family registers itself from its own header, so adding a family
-// means adding one file (and including it from models/all.hpp).
+// The two halves of a VisionEncoderDecoderModel, and the factories that map config.json's
+// `model_type` to them. The factories live in src/models.cpp, the one translation unit that
+// compiles every model family: a program that only loads checkpoints through this interface
+// does not compile them again. Adding a family means adding its header and a line there.
 
-#include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,60 +42,15 @@ class TextDecoder {
   virtual int64_t max_positions() const = 0;
 };
 
-using EncoderFactory =
-    std::function<std::unique_ptr<VisionEncoder>(const PretrainedConfig&, const WeightLoader&)>;
-using DecoderFactory =
-    std::function<std::unique_ptr<TextDecoder>(const PretrainedConfig&, const WeightLoader&)>;
+// Builds the encoder (decoder) config.model_type names, loading its weights; ConfigError names
+// the supported types when there is none by that name.
+std::unique_ptr<VisionEncoder> make_encoder(const PretrainedConfig& config,
+                                            const WeightLoader& weights);
+std::unique_ptr<TextDecoder> make_decoder(const PretrainedConfig& config,
+                                          const WeightLoader& weights);
 
-namespace detail {
-
-inline std::map<std::string, EncoderFactory>& encoder_registry() {
-  static std::map<std::string, EncoderFactory> r;
-  return r;
-}
-inline std::map<std::string, DecoderFactory>& decoder_registry() {
-  static std::map<std::string, DecoderFactory> r;
-  return r;
-}
-
-struct RegisterEncoder {
-  RegisterEncoder(const char* model_type, EncoderFactory f) {
-    encoder_registry()[model_type] = std::move(f);
-  }
-};
-struct RegisterDecoder {
-  RegisterDecoder(const char* model_type, DecoderFactory f) {
-    decoder_registry()[model_type] = std::move(f);
-  }
-};
-
-template <typename Map>
-std::string registered_names(const Map& m) {
-  std::string s;
-  for (const auto& kv : m) s += (s.empty() ? "" : ", ") + kv.first;
-  return s;
-}
-
-}  // namespace detail
-
-inline std::unique_ptr<VisionEncoder> make_encoder(const PretrainedConfig& config,
-                                                   const WeightLoader& weights) {
-  auto& r = detail::encoder_registry();
-  auto it = r.find(config.model_type);
-  if (it == r.end())
-    throw ConfigError(config.source + ": unknown encoder model_type '" + config.model_type +
-                      "' (supported: " + detail::registered_names(r) + ")");
-  return it->second(config, weights);
-}
-
-inline std::unique_ptr<TextDecoder> make_decoder(const PretrainedConfig& config,
-                                                 const WeightLoader& weights) {
-  auto& r = detail::decoder_registry();
-  auto it = r.find(config.model_type);
-  if (it == r.end())
-    throw ConfigError(config.source + ": unknown decoder model_type '" + config.model_type +
-                      "' (supported: " + detail::registered_names(r) + ")");
-  return it->second(config, weights);
-}
+// The model_type values make_encoder and make_decoder accept, sorted.
+std::vector<std::string> encoder_model_types();
+std::vector<std::string> decoder_model_types();
 
 }  // namespace ved

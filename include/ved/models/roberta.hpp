@@ -57,11 +57,4 @@ class RobertaForCausalLM : public detail::BertStyleDecoder {
   }
 };
 
-namespace detail {
-inline const RegisterDecoder register_roberta("roberta", [](const PretrainedConfig& c,
-                                                            const WeightLoader& w) {
-  return std::make_unique<RobertaForCausalLM>(RobertaConfig::from(c), w);
-});
-}  // namespace detail
-
 }  // namespace ved

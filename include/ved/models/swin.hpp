@@ -190,9 +190,9 @@ struct SwinSelfAttention {
     SwinSelfAttention a;
     a.num_heads = heads;
     a.window_size = window;
-    a.qkv = nn::pack_linears({nn::Linear::load(w.sub("query"), dim, dim, qkv_bias),
-                              nn::Linear::load(w.sub("key"), dim, dim, qkv_bias),
-                              nn::Linear::load(w.sub("value"), dim, dim, qkv_bias)});
+    a.qkv = nn::Linear::stack({nn::Linear::load(w.sub("query"), dim, dim, qkv_bias),
+                               nn::Linear::load(w.sub("key"), dim, dim, qkv_bias),
+                               nn::Linear::load(w.sub("value"), dim, dim, qkv_bias)});
     const int64_t T = window * window;
     a.relative_position_bias_table =
         w.get("relative_position_bias_table", {(2 * window - 1) * (2 * window - 1), heads});
@@ -435,12 +435,5 @@ class SwinModel : public VisionEncoder {
   std::vector<SwinStage> stages_;           // encoder.encoder.layers.*
   std::optional<nn::LayerNorm> layernorm_;  // encoder.layernorm (Swin only)
 };
-
-namespace detail {
-inline const RegisterEncoder register_swin("swin", [](const PretrainedConfig& c,
-                                                      const WeightLoader& w) {
-  return std::make_unique<SwinModel>(SwinConfig::from(c), w);
-});
-}  // namespace detail
 
 }  // namespace ved

@@ -118,11 +118,4 @@ class TrOCRForCausalLM : public detail::BartLikeForCausalLM {
   }
 };
 
-namespace detail {
-inline const RegisterDecoder register_trocr("trocr", [](const PretrainedConfig& c,
-                                                        const WeightLoader& w) {
-  return std::make_unique<TrOCRForCausalLM>(TrOCRConfig::from(c), w);
-});
-}  // namespace detail
-
 }  // namespace ved

@@ -157,9 +157,9 @@ struct ViTSelfAttention {
                                bool k_bias, bool v_bias) {
     ViTSelfAttention a;
     a.num_heads = heads;
-    a.qkv = nn::pack_linears({nn::Linear::load(w.sub("query"), hidden, hidden, q_bias),
-                              nn::Linear::load(w.sub("key"), hidden, hidden, k_bias),
-                              nn::Linear::load(w.sub("value"), hidden, hidden, v_bias)});
+    a.qkv = nn::Linear::stack({nn::Linear::load(w.sub("query"), hidden, hidden, q_bias),
+                               nn::Linear::load(w.sub("key"), hidden, hidden, k_bias),
+                               nn::Linear::load(w.sub("value"), hidden, hidden, v_bias)});
     return a;
   }
 
@@ -290,12 +290,5 @@ class ViTModel : public VisionEncoder {
   nn::LayerNorm layernorm_;  // encoder.layernorm
   bool interpolate_pos_encoding_ = false;
 };
-
-namespace detail {
-inline const RegisterEncoder register_vit("vit", [](const PretrainedConfig& c,
-                                                    const WeightLoader& w) {
-  return std::make_unique<ViTModel>(ViTConfig::from(c), w);
-});
-}  // namespace detail
 
 }  // namespace ved

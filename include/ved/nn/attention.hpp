@@ -111,25 +111,6 @@ inline Tensor<float> batched_attention(const Tensor<float>& q, const Tensor<floa
   return out;
 }
 
-// nn.Linear layers over the same input stacked into one, so that q, k and v come out of a single
-// GEMM as [.., q | k | v]. A part without bias contributes zeros, which add nothing.
-inline Linear pack_linears(const std::vector<Linear>& parts) {
-  int64_t out = 0;
-  const int64_t in = parts.at(0).in_features();
-  for (const auto& p : parts) out += p.out_features();
-  Linear packed;
-  packed.weight = Tensor<float>({out, in});
-  packed.bias = Tensor<float>({out});
-  int64_t row = 0;
-  for (const auto& p : parts) {
-    const int64_t n = p.out_features();
-    packed.weight.matrix().middleRows(row, n) = p.weight.matrix();
-    if (!p.bias.empty()) std::copy(p.bias.begin(), p.bias.end(), packed.bias.data() + row);
-    row += n;
-  }
-  return packed;
-}
-
 // Self-attention within independent sequences ("windows": Swin's windows, or the images of a
 // batch) from a packed projection: qkv [N, T, 3 * heads * head_dim] holding q | k | v along the
 // last dimension -> [N, T, heads * head_dim]. `biases(n, h)` returns the two optional additive
@@ -139,7 +120,7 @@ template <typename Biases>
 Tensor<float> packed_self_attention(const Tensor<float>& qkv, int64_t heads, float scale,
                                     Biases&& biases) {
   const int64_t N = qkv.dim(0), T = qkv.dim(1), D = qkv.dim(2) / 3, hd = D / heads;
-  Tensor<float> out({N, T, D});
+  Tensor<float> out = Tensor<float>::uninitialized({N, T, D});
   const float* src = qkv.data();
   float* dst = out.data();
   parallel_for(0, N * heads, 1, [&](int64_t nh) {

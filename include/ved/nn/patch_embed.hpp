@@ -23,9 +23,10 @@ struct PatchConv2d {
     c.channels = channels;
     c.patch_h = patch_h;
     c.patch_w = patch_w;
-    c.projection.weight = w.get("weight", {out, channels, patch_h, patch_w})
-                              .reshape({out, channels * patch_h * patch_w});
-    c.projection.bias = w.get("bias", {out});
+    // Always f32: the patch projection is a sliver of the arithmetic and sees raw pixels.
+    c.projection = Linear(WeightMatrix(w.get("weight", {out, channels, patch_h, patch_w})
+                                           .reshape({out, channels * patch_h * patch_w})),
+                          w.get("bias", {out}));
     return c;
   }
 

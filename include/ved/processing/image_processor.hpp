@@ -16,7 +16,9 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -25,6 +27,7 @@
 #include "ved/detail/json.hpp"
 #include "ved/error.hpp"
 #include "ved/io/image.hpp"
+#include "ved/limits.hpp"
 #include "ved/processing/resize.hpp"
 #include "ved/tensor.hpp"
 
@@ -128,6 +131,20 @@ class ImageProcessor {
       p.do_align_long_axis_ = detail::get_or<bool>(j, "do_align_long_axis", false, source);
       p.do_pad_ = detail::get_or<bool>(j, "do_pad", true, source);
     }
+    // Every image is resized to `size` (or padded to it): a hostile config asking for 65535 x
+    // 65535 would make each preprocess() allocate 51 GB of floats.
+    const int64_t max_pixels = std::min<int64_t>(limits().max_image_pixels, kMaxImagePixels);
+    auto check_pixels = [&](const ImageSize& s, const char* key) {
+      const int64_t n = static_cast<int64_t>(s.height) * s.width;
+      if (n > max_pixels)
+        throw ConfigError(source + ": field '" + key + "' " + std::to_string(s.height) + "x" +
+                          std::to_string(s.width) + ": " +
+                          detail::limit_message("pixel count", static_cast<uint64_t>(n),
+                                                "max_image_pixels",
+                                                static_cast<uint64_t>(max_pixels)));
+    };
+    check_pixels(p.size_, "size");
+    if (crops) check_pixels(p.crop_size_, "crop_size");
     if (p.do_normalize_) {
       for (int c = 0; c < 3; ++c)
         if (!(static_cast<float>(p.image_std_[c]) != 0.0f))
@@ -296,7 +313,12 @@ class ImageProcessor {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) return {fallback, fallback, fallback};
     const std::string where = source + ": field '" + key + "'";
+    auto finite = [&](const detail::json& x, const std::string& at) {
+      if (!std::isfinite(x.get<double>()))
+        throw ConfigError(at + " is not a finite number: " + x.dump());
+    };
     if (it->is_number()) {
+      finite(*it, where);
       const double v = it->get<double>();
       return {v, v, v};
     }
@@ -307,6 +329,7 @@ class ImageProcessor {
       if (!(*it)[c].is_number())
         throw ConfigError(where + "[" + std::to_string(c) +
                           "] is not a number: " + (*it)[c].dump());
+      finite((*it)[c], where + "[" + std::to_string(c) + "]");
       out[c] = (*it)[c].get<double>();
     }
     return out;

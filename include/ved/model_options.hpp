@@ -1,0 +1,44 @@
+#pragma once
+
+// How a model is loaded. Reduced-precision weights trade a little accuracy for speed: decoding at
+// batch 1 streams every weight once per token, so halving or quartering their bytes speeds it up
+// almost proportionally.
+
+#include <string>
+
+#include "ved/error.hpp"
+
+namespace ved {
+
+// The type the matrices of linear layers are kept in. Activations, biases, norms and embeddings
+// stay f32 and every product accumulates in f32.
+enum class WeightType {
+  F32,   // exact: the same tokens as transformers
+  BF16,  // bfloat16, rounded to nearest even from the stored weights
+  Int8,  // symmetric int8 per output channel (weight-only quantisation)
+};
+
+struct ModelOptions {
+  WeightType weight_type = WeightType::F32;
+};
+
+inline WeightType parse_weight_type(const std::string& name) {
+  if (name == "f32" || name == "float32") return WeightType::F32;
+  if (name == "bf16" || name == "bfloat16") return WeightType::BF16;
+  if (name == "int8") return WeightType::Int8;
+  throw InvalidArgument("unknown weight type '" + name + "' (expected f32, bf16 or int8)");
+}
+
+inline const char* weight_type_name(WeightType t) {
+  switch (t) {
+    case WeightType::F32:
+      return "f32";
+    case WeightType::BF16:
+      return "bf16";
+    case WeightType::Int8:
+      return "int8";
+  }
+  return "?";
+}
+
+}  // namespace ved

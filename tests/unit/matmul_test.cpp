@@ -1,0 +1,215 @@
+// The weight-matrix kernels (nn/matmul.hpp): every storage type and layout against a double
+// precision reference, the bf16/int8 conversions against hand-worked values, and the promises
+// the decoder relies on (results independent of thread count and of the other rows in a call).
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "ved/nn/linear.hpp"
+#include "ved/threads.hpp"
+
+namespace {
+
+using ved::Tensor;
+using ved::WeightType;
+using ved::nn::WeightMatrix;
+
+Tensor<float> random_tensor(ved::Shape shape, uint32_t seed) {
+  Tensor<float> t(std::move(shape));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  for (float& v : t) v = normal(rng);
+  return t;
+}
+
+// y = x Wᵀ in double from the matrix's own f32 rows: what every kernel must approximate.
+std::vector<double> reference(const WeightMatrix& w, const Tensor<float>& x, int64_t M) {
+  const int64_t N = w.rows(), K = w.cols();
+  std::vector<double> y(static_cast<size_t>(M * N));
+  std::vector<float> row(static_cast<size_t>(K));
+  for (int64_t n = 0; n < N; ++n) {
+    w.f32_row(n, row.data());
+    for (int64_t m = 0; m < M; ++m) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) s += double(x.data()[m * K + k]) * row[size_t(k)];
+      y[size_t(m * N + n)] = s;
+    }
+  }
+  return y;
+}
+
+void expect_matches_reference(const WeightMatrix& w, int64_t M, uint32_t seed) {
+  const int64_t K = w.cols(), N = w.rows();
+  const Tensor<float> x = random_tensor({M, K}, seed);
+  std::vector<float> y(static_cast<size_t>(M * N), -1.0f);
+  w.multiply(x.data(), M, y.data());
+  const std::vector<double> ref = reference(w, x, M);
+  // f32 accumulation of K products of unit-variance terms.
+  const double tol = 1e-5 * std::sqrt(double(K)) * 4;
+  for (size_t i = 0; i < y.size(); ++i)
+    ASSERT_NEAR(y[i], ref[i], tol) << "M=" << M << " K=" << K << " N=" << N << " at " << i
+                                   << " type " << ved::weight_type_name(w.type());
+}
+
+TEST(Matmul, EveryTypeLayoutAndShapeMatchesDoubleReference) {
+  for (int64_t K : {1, 15, 16, 17, 100}) {
+    for (int64_t N : {1, 3, 4, 5, 37, 70}) {
+      const Tensor<float> w = random_tensor({N, K}, uint32_t(K * 131 + N));
+      Tensor<float> wt({K, N});
+      wt.matrix() = w.matrix().transpose();
+      const WeightMatrix plain(w), transposed(wt, /*transposed=*/true);
+      for (int64_t M : {1, 2, 3, 4, 5, 8, 9, 17}) {
+        expect_matches_reference(plain, M, uint32_t(M));
+        expect_matches_reference(transposed, M, uint32_t(M));
+        expect_matches_reference(plain.converted(WeightType::BF16), M, uint32_t(M));
+        expect_matches_reference(transposed.converted(WeightType::Int8), M, uint32_t(M));
+      }
+    }
+  }
+}
+
+// The portable tile (built where AVX-512 is not) checked directly, since this machine takes the
+// AVX-512 path through multiply().
+TEST(Matmul, PortableTileMatchesDoubleReference) {
+  namespace k = ved::nn::kernel;
+  const int64_t K = 37;
+  const Tensor<float> x = random_tensor({3, K}, 11), w = random_tensor({4, K}, 12);
+  std::vector<uint16_t> wb(static_cast<size_t>(4 * K));
+  std::vector<int8_t> wi(static_cast<size_t>(4 * K));
+  for (size_t i = 0; i < wb.size(); ++i) {
+    wb[i] = k::f32_to_bf16(w.data()[i]);
+    wi[i] = static_cast<int8_t>(static_cast<int>(i % 255) - 127);
+  }
+  k::PortableF32 lf[4];
+  k::PortableBF16 lb[4];
+  k::PortableI8 li[4];
+  for (int n = 0; n < 4; ++n) {
+    lf[n] = {w.data() + n * K};
+    lb[n] = {wb.data() + n * K};
+    li[n] = {wi.data() + n * K};
+  }
+  float out[3][4];
+  auto check = [&](auto weight_at, const char* what) {
+    for (int m = 0; m < 3; ++m)
+      for (int n = 0; n < 4; ++n) {
+        double s = 0;
+        for (int64_t j = 0; j < K; ++j) s += double(x.data()[m * K + j]) * weight_at(n, j);
+        EXPECT_NEAR(out[m][n], s, 1e-4 * (1 + std::fabs(s))) << what << " m=" << m << " n=" << n;
+      }
+  };
+  k::dot_tile_generic<3, 4>(x.data(), K, lf, &out[0][0], 4);
+  check([&](int n, int64_t j) { return double(w.data()[n * K + j]); }, "f32");
+  k::dot_tile_generic<3, 4>(x.data(), K, lb, &out[0][0], 4);
+  check([&](int n, int64_t j) { return double(ved::detail::bf16_to_f32(wb[size_t(n * K + j)])); },
+        "bf16");
+  k::dot_tile_generic<3, 4>(x.data(), K, li, &out[0][0], 4);
+  check([&](int n, int64_t j) { return double(wi[size_t(n * K + j)]); }, "int8");
+}
+
+TEST(Matmul, TransposedLayoutHoldsTheSameMatrix) {
+  const Tensor<float> w = random_tensor({6, 5}, 3);
+  Tensor<float> wt({5, 6});
+  wt.matrix() = w.matrix().transpose();
+  const WeightMatrix a(w), b(wt, true);
+  ASSERT_EQ(b.rows(), 6);
+  ASSERT_EQ(b.cols(), 5);
+  std::vector<float> ra(5), rb(5);
+  for (int64_t n = 0; n < 6; ++n) {
+    a.f32_row(n, ra.data());
+    b.f32_row(n, rb.data());
+    EXPECT_EQ(ra, rb);
+  }
+}
+
+uint32_t bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+float from_bits(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+TEST(Matmul, Bf16RoundsToNearestEven) {
+  using ved::nn::kernel::f32_to_bf16;
+  EXPECT_EQ(f32_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(f32_to_bf16(from_bits(0x3f808000u)), 0x3f80);  // tie, even stays
+  EXPECT_EQ(f32_to_bf16(from_bits(0x3f818000u)), 0x3f82);  // tie, odd rounds up
+  EXPECT_EQ(f32_to_bf16(from_bits(0x3f808001u)), 0x3f81);  // above the tie
+  EXPECT_EQ(f32_to_bf16(-2.0f), 0xc000);
+  EXPECT_EQ(f32_to_bf16(from_bits(0x7f7fffffu)), 0x7f80);  // FLT_MAX overflows to inf
+  const uint16_t nan = f32_to_bf16(std::nanf(""));
+  EXPECT_TRUE(std::isnan(from_bits(uint32_t(nan) << 16)));
+  (void)bits;
+}
+
+TEST(Matmul, Int8ScalesEachRowByItsLargestMagnitude) {
+  const Tensor<float> w = Tensor<float>::from_vector({2, 3}, {0.5f, -1.27f, 0.0f, 0, 0, 0});
+  const WeightMatrix q = WeightMatrix(w).converted(WeightType::Int8);
+  std::vector<float> row(3);
+  q.f32_row(0, row.data());
+  // scale 1.27 / 127 = 0.01: 0.5 -> 50, -1.27 -> -127.
+  EXPECT_NEAR(row[0], 0.5f, 1e-6);
+  EXPECT_NEAR(row[1], -1.27f, 1e-6);
+  EXPECT_EQ(row[2], 0.0f);
+  q.f32_row(1, row.data());  // an all-zero row has scale 0, not NaN
+  EXPECT_EQ(row, std::vector<float>({0, 0, 0}));
+}
+
+TEST(Matmul, Int8RejectsNonFiniteWeights) {
+  Tensor<float> w = random_tensor({3, 4}, 1);
+  w.data()[6] = std::nanf("");
+  try {
+    WeightMatrix(w).converted(WeightType::Int8, "decoder.layer.0.fc1.weight");
+    FAIL() << "no error";
+  } catch (const ved::WeightError& e) {
+    EXPECT_NE(std::string(e.what()).find("decoder.layer.0.fc1.weight"), std::string::npos);
+  }
+}
+
+TEST(Matmul, ResultsDoNotDependOnThreadsOrOtherRows) {
+  const Tensor<float> w = random_tensor({300, 96}, 7);
+  const Tensor<float> x = random_tensor({5, 96}, 8);
+  for (const WeightMatrix& m : {WeightMatrix(w), WeightMatrix(w).converted(WeightType::BF16),
+                                WeightMatrix(w).converted(WeightType::Int8)}) {
+    std::vector<float> all(5 * 300), one(300), serial(5 * 300);
+    m.multiply(x.data(), 5, all.data());
+    ved::set_num_threads(1);
+    m.multiply(x.data(), 5, serial.data());
+    ved::set_num_threads(0);
+    EXPECT_EQ(all, serial);
+    for (int64_t r = 0; r < 5; ++r) {
+      m.multiply(x.data() + r * 96, 1, one.data());
+      EXPECT_TRUE(std::equal(one.begin(), one.end(), all.begin() + r * 300)) << "row " << r;
+    }
+  }
+}
+
+TEST(Matmul, LinearStackConcatenatesOutputsAndBiases) {
+  const Tensor<float> w1 = random_tensor({3, 8}, 1), w2 = random_tensor({2, 8}, 2);
+  const Tensor<float> b1 = random_tensor({3}, 3);
+  const ved::nn::Linear a{WeightMatrix(w1), b1}, b{WeightMatrix(w2), Tensor<float>()};
+  const ved::nn::Linear ab = ved::nn::Linear::stack({a, b});
+  const Tensor<float> x = random_tensor({2, 8}, 4);
+  const Tensor<float> ya = a.forward(x), yb = b.forward(x), yab = ab.forward(x);
+  ASSERT_EQ(yab.shape(), (ved::Shape{2, 5}));
+  for (int64_t m = 0; m < 2; ++m) {
+    for (int64_t n = 0; n < 3; ++n) EXPECT_EQ(yab.data()[m * 5 + n], ya.data()[m * 3 + n]);
+    for (int64_t n = 0; n < 2; ++n) EXPECT_EQ(yab.data()[m * 5 + 3 + n], yb.data()[m * 2 + n]);
+  }
+}
+
+TEST(Matmul, LinearRejectsInputOfTheWrongWidth) {
+  const ved::nn::Linear l(WeightMatrix(random_tensor({3, 8}, 1)), Tensor<float>());
+  EXPECT_THROW(l.forward(random_tensor({2, 7}, 2)), ved::InvalidArgument);
+  EXPECT_THROW(ved::nn::Linear(WeightMatrix(random_tensor({3, 8}, 1)), random_tensor({4}, 1)),
+               ved::InvalidArgument);
+}
+
+}  // namespace
