@@ -269,9 +269,9 @@ std::string failure_reason() {
 // DHT tables are read exactly the way stb reads them (table after table while the segment length
 // lasts, even past a lying length), so every table stb builds is checked. Scan data is walked
 // byte by byte: inside it 0xFF is followed by 0x00 (stuffing), a restart marker or fill bytes.
-void validate_jpeg(const unsigned char* p, size_t n, const std::string& name) {
+void validate_jpeg(const unsigned char* p, size_t n, size_t after_soi, const std::string& name) {
   auto byte = [&](size_t i) -> int { return i < n ? p[i] : 0; };  // stb reads 0 past the end
-  size_t i = 2;                                                   // after SOI
+  size_t i = after_soi;
   while (i + 1 < n) {
     if (p[i] != 0xFF) {
       ++i;  // inside entropy-coded data
@@ -304,6 +304,16 @@ void validate_jpeg(const unsigned char* p, size_t n, const std::string& name) {
     i += 2 + len;  // marker segment; for SOS the scan data follows and is walked byte by byte
   }
   throw FormatError(name + ": truncated JPEG (no end-of-image marker)");
+}
+
+// Where the SOI marker ends if stb_image would decode the bytes as a JPEG, else 0. stb skips any
+// run of 0xFF fill bytes before SOI, so "FF FF D8" is a JPEG to it although no signature check
+// (ours, PIL's) calls it one; under a *.tga name such bytes still reach stb's JPEG decoder
+// (found by fuzzing: a Huffman overflow behind a fill byte).
+size_t stb_jpeg_soi_end(const unsigned char* p, size_t n) {
+  size_t i = 0;
+  while (i < n && p[i] == 0xFF) ++i;
+  return (i >= 1 && i < n && p[i] == 0xD8) ? i + 1 : 0;
 }
 
 // Checks the numbers of a PGM/PPM header (width, height, maximum value) before stb_image reads
@@ -370,7 +380,7 @@ Image decode_image(const unsigned char* data, size_t size, const std::string& na
   const int len = static_cast<int>(size);
 
   // stb parses Huffman tables already while reading the header, so JPEG structure comes first.
-  if (size >= 2 && data[0] == 0xFF && data[1] == 0xD8) validate_jpeg(data, size, name);
+  if (const size_t soi_end = stb_jpeg_soi_end(data, size)) validate_jpeg(data, size, soi_end, name);
   if (size >= 2 && data[0] == 'P' && (data[1] == '5' || data[1] == '6'))
     validate_pnm(data, size, name);
 
