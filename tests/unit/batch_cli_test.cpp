@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -230,6 +232,57 @@ TEST_F(BatchCli, ListFileInput) {
   EXPECT_EQ(detail::json::parse(lines[0])["image"], (images_ / name(1)).string());
   EXPECT_TRUE(detail::json::parse(lines[1]).contains("error"));
   EXPECT_TRUE(detail::json::parse(lines[2]).contains("text"));
+}
+
+// On a terminal the run draws a progress bar (count, rate, ETA) on stderr; stdout stays a pipe.
+TEST_F(BatchCli, ProgressBarOnATerminal) {
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+  ASSERT_GE(master, 0) << "no pseudo-terminal available";
+  ASSERT_EQ(::grantpt(master), 0);
+  ASSERT_EQ(::unlockpt(master), 0);
+  const std::string terminal = ::ptsname(master);
+
+  std::string list;
+  for (int i = 0; i < 6; ++i) list += (images_ / name(i)).string() + "\n";
+  std::vector<std::string> args = {VED_CLI_PATH,   "caption",
+                                   "--model",      kModel,
+                                   "--input",      tmp_.write("list.txt", list),
+                                   "--output",     tmp_.file("tty.jsonl"),
+                                   "--batch-size", "2",
+                                   "--args",       kArgs,
+                                   "--threads",    "1"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 2, terminal.c_str(), O_WRONLY | O_NOCTTY, 0);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, VED_CLI_PATH, &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+
+  // Drain the terminal while the run goes on (a full pty buffer would block it).
+  std::string screen;
+  int status = 0;
+  for (;;) {
+    pollfd p{master, POLLIN, 0};
+    if (::poll(&p, 1, 100) > 0 && (p.revents & POLLIN)) {
+      char buf[4096];
+      const ssize_t n = ::read(master, buf, sizeof buf);
+      if (n > 0) screen.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (::waitpid(pid, &status, WNOHANG) == pid) break;
+  }
+  ::close(master);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << screen;
+  // A redrawn line per batch, the last one complete, then the summary.
+  EXPECT_NE(screen.find("\r[..............................] 0/6"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("] 2/6"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("\r[##############################] 6/6"), std::string::npos) << screen;
+  EXPECT_NE(screen.find(" img/s  ETA "), std::string::npos) << screen;
+  EXPECT_NE(screen.find("6 captioned, 0 unreadable, 0 already in"), std::string::npos) << screen;
+  EXPECT_EQ(lines_of(test::read_file(tmp_.file("tty.jsonl"))).size(), 6u);
 }
 
 TEST_F(BatchCli, RefusesToAppendToAForeignFile) {
