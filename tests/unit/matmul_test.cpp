@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -69,6 +70,22 @@ TEST(Matmul, EveryTypeLayoutAndShapeMatchesDoubleReference) {
         expect_matches_reference(transposed.converted(WeightType::Int8), M, uint32_t(M));
       }
     }
+  }
+}
+
+// Encoder-sized products: several row tiles, row and column tails, and (N = 2050) x packed in
+// more than one group of row tiles.
+TEST(Matmul, LargeProductsMatchDoubleReference) {
+  for (const auto& [M, K, N] :
+       std::vector<std::array<int64_t, 3>>{{197, 300, 130}, {800, 40, 2050}}) {
+    const Tensor<float> w = random_tensor({N, K}, uint32_t(K + N));
+    Tensor<float> wt({K, N});
+    wt.matrix() = w.matrix().transpose();
+    const WeightMatrix plain(w), transposed(wt, /*transposed=*/true);
+    expect_matches_reference(plain, M, 1);
+    expect_matches_reference(transposed, M, 2);
+    expect_matches_reference(plain.converted(WeightType::BF16), M, 3);
+    expect_matches_reference(transposed.converted(WeightType::Int8), M, 4);
   }
 }
 

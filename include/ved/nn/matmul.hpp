@@ -3,10 +3,13 @@
 // y = x Wᵀ for the weight matrices of linear layers, W [N, K] kept in f32, bf16 or int8.
 //
 // Two regimes. Many rows of x (an encoder's tokens): compute-bound, so the product is cut into
-// fixed tiles, each one single-threaded Eigen GEMM (reduced-precision weights are widened a tile's
-// rows at a time first). Eigen's own threading is not used because its blocking, and so the order
-// of its sums, depends on the thread count; fixed tiles make y the same bits on any number of
-// cores. A few rows (decoding: one per sequence or beam): bandwidth-bound, since every weight is
+// fixed tiles shared out among the threads. With AVX-512, x is packed once into panels of a few
+// rows, each tile packs its band of W (widening bf16/int8) once, and a register-blocked kernel
+// sums every output over k in order; elsewhere each tile is a single-threaded Eigen GEMM. Eigen's
+// own threading is not used because its blocking, and so the order of its sums, depends on the
+// thread count; fixed tiles make y the same bits on any number of cores (and Eigen's tiles would
+// repack x for every band of W, a quarter of the time on ViT's shapes). A few rows (decoding:
+// one per sequence or beam): bandwidth-bound, since every weight is
 // used once per row. Eigen's GEMM would pack the whole of W for them and its matrix-vector product
 // is single-threaded, so `skinny` kernels stream W once for all rows, on every core, straight from
 // its stored type. Each output is one dot product in a fixed order, so here too results do not
@@ -166,6 +169,7 @@ class WeightMatrix {
   void skinny(const float* x, int64_t M, float* y, const Load& load) const;
   void skinny_transposed(const float* x, int64_t M, float* y) const;
   void gemm(const float* x, int64_t M, float* y) const;
+  void pack_panel(int64_t n0, int64_t width, float* out) const;
 
   WeightType type_ = WeightType::F32;
   bool transposed_ = false;  // f32 stored [K, N]
@@ -291,6 +295,78 @@ inline void for_transposed_rows(int64_t rows, const Tile& tile) {
       return tile(std::integral_constant<int, 6>());
   }
 }
+
+// The packed GEMM: x in panels of kGemmRows rows ([k][row], zero rows past M), W in panels of
+// kGemmCols columns ([k][col], zero columns past N). 8 x 32 outputs in 16 registers: per k two
+// loads of W, eight broadcasts of x and sixteen FMAs, so the FMA units, not the loads, set the
+// pace.
+constexpr int64_t kGemmRows = 8, kGemmCols = 32;
+
+// y[0:rows, 0:cols] (row stride ldy) = one x panel times one W panel, summed over k in order.
+inline void gemm_panel(const float* xp, const float* wp, int64_t K, float* y, int64_t ldy,
+                       int64_t rows, int64_t cols) {
+  __m512 acc[kGemmRows][2];
+  for (auto& row : acc) row[0] = row[1] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const __m512 w0 = _mm512_load_ps(wp + k * kGemmCols),
+                 w1 = _mm512_load_ps(wp + k * kGemmCols + 16);
+    const float* xk = xp + k * kGemmRows;
+#pragma GCC unroll 16
+    for (int m = 0; m < kGemmRows; ++m) {
+      const __m512 xv = _mm512_set1_ps(xk[m]);
+      acc[m][0] = _mm512_fmadd_ps(xv, w0, acc[m][0]);
+      acc[m][1] = _mm512_fmadd_ps(xv, w1, acc[m][1]);
+    }
+  }
+  const __mmask16 lo = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1u);
+  const __mmask16 hi = cols >= 32  ? __mmask16(0xFFFF)
+                       : cols > 16 ? __mmask16((1u << (cols - 16)) - 1u)
+                                   : __mmask16(0);
+  for (int64_t m = 0; m < rows; ++m) {
+    _mm512_mask_storeu_ps(y + m * ldy, lo, acc[m][0]);
+    _mm512_mask_storeu_ps(y + m * ldy + 16, hi, acc[m][1]);
+  }
+}
+
+// out[i * ldo + j] = in[j * ldi + i] for a 16 x 16 block, in registers.
+inline void transpose16(const float* in, int64_t ldi, float* out, int64_t ldo) {
+  // The masked forms with every lane set: GCC 12's unmasked ones start from an "undefined"
+  // register that -Wuninitialized reports.
+  constexpr __mmask16 kAll = 0xFFFF;
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(in + i * ldi);
+  for (int i = 0; i < 8; ++i) {  // pairs of rows interleaved
+    t[2 * i] = _mm512_maskz_unpacklo_ps(kAll, r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_maskz_unpackhi_ps(kAll, r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // 4 x 4 blocks within each 128-bit lane
+    r[4 * i] = _mm512_maskz_shuffle_ps(kAll, t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm512_maskz_shuffle_ps(kAll, t[4 * i], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm512_maskz_shuffle_ps(kAll, t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm512_maskz_shuffle_ps(kAll, t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {  // 128-bit lanes across pairs of 4-row groups
+    t[i] = _mm512_maskz_shuffle_f32x4(kAll, r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_maskz_shuffle_f32x4(kAll, r[i], r[i + 4], 0xDD);
+    t[i + 8] = _mm512_maskz_shuffle_f32x4(kAll, r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_maskz_shuffle_f32x4(kAll, r[i + 8], r[i + 12], 0xDD);
+  }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_maskz_shuffle_f32x4(kAll, t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_maskz_shuffle_f32x4(kAll, t[i], t[i + 8], 0xDD);
+  }
+  for (int i = 0; i < 16; ++i) _mm512_storeu_ps(out + i * ldo, r[i]);
+}
+
+// Per-thread buffers of at least n floats, 64-byte aligned, kept between calls: slot 0 holds a
+// packed W panel, slot 1 a widened weight row while one is packed.
+inline float* scratch(int slot, int64_t n) {
+  thread_local std::vector<float> buf[2];
+  std::vector<float>& b = buf[slot];
+  if (b.size() < static_cast<size_t>(n + 16)) b.assign(static_cast<size_t>(n + 16), 0.0f);
+  const auto addr = reinterpret_cast<uintptr_t>(b.data());
+  return b.data() + ((64 - addr % 64) % 64) / sizeof(float);
+}
 #endif
 
 // Portable loaders: weight k of a row as f32.
@@ -409,13 +485,90 @@ inline void WeightMatrix::skinny_transposed(const float* x, int64_t M, float* y)
 }
 
 // Many rows: a grid of tiles of y that depends on the shape alone, never on the thread count (see
-// the top of the file). Row tiles of at most 384 rows, evenly sized, by 64 columns match or beat
-// Eigen's whole threaded product on ViT's and TrOCR's shapes (197 and 577 tokens, batches of 8),
-// and leave 12 or more tiles to share out for every layer of a base-sized model. The team is
-// forked even for one tile: inside a parallel region Eigen stays single-threaded.
+// the top of the file). Row blocks of at most 384 rows, evenly sized, by 64 columns leave 12 or
+// more tiles to share out for every layer of a base-sized model (197 and 577 tokens, batches of
+// 8). The team is forked even for one tile: inside a parallel region Eigen stays single-threaded.
+#ifdef VED_AVX512
+// W's columns [n0, n0 + width) as one packed panel: out[k * kGemmCols + j] = W[n0 + j, k].
+inline void WeightMatrix::pack_panel(int64_t n0, int64_t width, float* out) const {
+  constexpr int64_t NR = kernel::kGemmCols;
+  const int64_t K = cols_;
+  if (width < NR)
+    for (int64_t k = 0; k < K; ++k) std::fill(out + k * NR + width, out + (k + 1) * NR, 0.0f);
+  if (type_ == WeightType::F32 && transposed_) {
+    for (int64_t k = 0; k < K; ++k) std::copy_n(f32_.data() + k * rows_ + n0, width, out + k * NR);
+    return;
+  }
+  int64_t j = 0;
+  if (type_ == WeightType::F32)  // whole 16 x 16 blocks transposed in registers
+    for (; j + 16 <= width; j += 16) {
+      const float* w = f32_.data() + (n0 + j) * K;
+      int64_t k = 0;
+      for (; k + 16 <= K; k += 16) kernel::transpose16(w + k, K, out + k * NR + j, NR);
+      for (; k < K; ++k)
+        for (int64_t i = 0; i < 16; ++i) out[k * NR + j + i] = w[i * K + k];
+    }
+  float* row = kernel::scratch(1, K);
+  for (; j < width; ++j) {
+    const float* w = row;
+    if (type_ == WeightType::F32)
+      w = f32_.data() + (n0 + j) * K;
+    else
+      f32_row(n0 + j, row);
+    for (int64_t k = 0; k < K; ++k) out[k * NR + j] = w[k];
+  }
+}
+#endif
+
 inline void WeightMatrix::gemm(const float* x, int64_t M, float* y) const {
   const int64_t N = rows_, K = cols_;
   constexpr int64_t kMaxTileRows = 384, kTileCols = 64;
+#ifdef VED_AVX512
+  constexpr int64_t MR = kernel::kGemmRows, NR = kernel::kGemmCols;
+  const int64_t panels = (M + MR - 1) / MR;
+  const int64_t row_tiles = (panels * MR + kMaxTileRows - 1) / kMaxTileRows;
+  const int64_t tile_panels = (panels + row_tiles - 1) / row_tiles;
+  const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
+  // x is packed a group of row tiles at a time, so that the copy stays a few MiB however tall x
+  // is (Donut's first stage has 300k tokens); a group still holds enough tiles for every thread.
+  const int64_t group_tiles = std::max<int64_t>(1, 32 / col_tiles);
+  std::vector<float> packed_x;
+  for (int64_t t0 = 0; t0 < row_tiles; t0 += group_tiles) {
+    const int64_t p0 = t0 * tile_panels;
+    const int64_t group_panels = std::min(panels, (t0 + group_tiles) * tile_panels) - p0;
+    packed_x.resize(static_cast<size_t>(group_panels * MR * K) + 16);
+    float* xp = packed_x.data() +
+                ((64 - reinterpret_cast<uintptr_t>(packed_x.data()) % 64) % 64) / sizeof(float);
+    parallel_for(0, group_panels, 0, [&](int64_t p) {
+      float* out = xp + p * MR * K;
+      for (int64_t m = 0; m < MR; ++m) {
+        const int64_t row = (p0 + p) * MR + m;
+        if (row < M) {
+          const float* src = x + row * K;
+          for (int64_t k = 0; k < K; ++k) out[k * MR + m] = src[k];
+        } else {
+          for (int64_t k = 0; k < K; ++k) out[k * MR + m] = 0.0f;
+        }
+      }
+    });
+    const int64_t tiles = (group_panels + tile_panels - 1) / tile_panels * col_tiles;
+    parallel_for(0, tiles, 0, [&](int64_t tile) {
+      const int64_t first = tile / col_tiles * tile_panels;
+      const int64_t last = std::min(group_panels, first + tile_panels);
+      const int64_t n_tile = tile % col_tiles * kTileCols;
+      float* wp = kernel::scratch(0, NR * K);
+      for (int64_t n0 = n_tile; n0 < std::min(N, n_tile + kTileCols); n0 += NR) {
+        const int64_t width = std::min(NR, N - n0);
+        pack_panel(n0, width, wp);
+        for (int64_t p = first; p < last; ++p) {
+          const int64_t row = (p0 + p) * MR;
+          kernel::gemm_panel(xp + p * MR * K, wp, K, y + row * N + n0, N, std::min(MR, M - row),
+                             width);
+        }
+      }
+    });
+  }
+#else
   const int64_t row_tiles = (M + kMaxTileRows - 1) / kMaxTileRows;
   const int64_t tile_rows = (M + row_tiles - 1) / row_tiles;
   const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
@@ -436,6 +589,7 @@ inline void WeightMatrix::gemm(const float* x, int64_t M, float* y) const {
       out.noalias() = rows * kernel::ConstRowMap(f32_.data(), N, K).middleRows(n0, nb).transpose();
     }
   });
+#endif
 }
 
 inline void WeightMatrix::multiply(const float* x, int64_t M, float* y) const {
