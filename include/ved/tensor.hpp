@@ -9,14 +9,17 @@
 // strides or storage.
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "ved/detail/storage_pool.hpp"
 #include "ved/error.hpp"
 
 namespace ved {
@@ -58,17 +61,17 @@ class Tensor {
   // A zero-filled tensor of the given shape.
   explicit Tensor(Shape shape) : shape_(std::move(shape)) {
     numel_ = shape_numel(shape_);
-    data_ = std::shared_ptr<T>(new T[static_cast<size_t>(numel_ > 0 ? numel_ : 1)](),
-                               std::default_delete<T[]>());
+    data_ = allocate(shape_, numel_);
+    std::fill_n(data_.get(), numel_, T());
   }
   Tensor(std::initializer_list<int64_t> shape) : Tensor(Shape(shape)) {}
 
   // A tensor whose values are left unset, for outputs a kernel writes in full: zero-filling
-  // large activations costs a pass over memory (and page faults) for nothing.
+  // large activations costs a pass over memory for nothing.
   static Tensor uninitialized(Shape shape) {
     const int64_t n = shape_numel(shape);
-    return Tensor(std::move(shape), std::shared_ptr<T>(new T[static_cast<size_t>(n > 0 ? n : 1)],
-                                                       std::default_delete<T[]>()));
+    std::shared_ptr<T> data = allocate(shape, n);
+    return Tensor(std::move(shape), std::move(data));
   }
 
   // A tensor over memory kept alive by `owner` (no copy).
@@ -169,6 +172,20 @@ class Tensor {
       off = off * shape_[d++] + i;
     }
     return off;
+  }
+
+  // Storage for n elements (at least one, so that data() is never null), from the pool of
+  // recycled buffers.
+  static std::shared_ptr<T> allocate(const Shape& shape, int64_t n) {
+    static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>,
+                  "tensor elements are plain numbers");
+    // Also keeps the aligned operator new from rounding a near-2^64 size up to zero.
+    if (static_cast<uint64_t>(n) > PTRDIFF_MAX / sizeof(T))
+      throw InvalidArgument("shape " + shape_str(shape) + " is too large to allocate");
+    const size_t bytes = sizeof(T) * static_cast<size_t>(n > 0 ? n : 1);
+    T* p = static_cast<T*>(detail::StoragePool::instance().allocate(bytes));
+    return std::shared_ptr<T>(p,
+                              [bytes](T* q) { detail::StoragePool::instance().release(q, bytes); });
   }
 
   Shape shape_;

@@ -1,0 +1,64 @@
+// Tensor storage: recycled large buffers (detail/storage_pool.hpp) keep the tensor's promises.
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "ved/tensor.hpp"
+
+namespace ved {
+namespace {
+
+using detail::StoragePool;
+
+constexpr int64_t kLarge = int64_t{1} << 17;  // 512 KiB of floats: a pooled size
+
+TEST(TensorStorage, ZeroFilledEvenFromARecycledBuffer) {
+  { Tensor<float>({kLarge}).matrix().setConstant(7.0f); }
+  const Tensor<float> t({kLarge});
+  for (int64_t i = 0; i < t.numel(); ++i) ASSERT_EQ(t.data()[i], 0.0f) << i;
+}
+
+TEST(TensorStorage, LargeBuffersAreReusedSmallOnesAreNot) {
+  const float* first = nullptr;
+  {
+    Tensor<float> a = Tensor<float>::uninitialized({3, kLarge});
+    first = a.data();
+  }
+  const Tensor<float> b = Tensor<float>::uninitialized({3, kLarge});  // same byte size
+#if VED_STORAGE_POOL
+  EXPECT_EQ(b.data(), first);
+#else
+  EXPECT_EQ(StoragePool::instance().cached_bytes(), 0u);  // sanitizer builds keep nothing
+#endif
+  const size_t cached = StoragePool::instance().cached_bytes();
+  { Tensor<float> small({16}); }
+  EXPECT_EQ(StoragePool::instance().cached_bytes(), cached);
+}
+
+TEST(TensorStorage, IdleBuffersAreCapped) {
+  {
+    std::vector<Tensor<uint8_t>> big;
+    for (int i = 0; i < 3; ++i) big.push_back(Tensor<uint8_t>::uninitialized({int64_t{1} << 27}));
+  }
+  EXPECT_LE(StoragePool::instance().cached_bytes(), StoragePool::kMaxCachedBytes);
+#if VED_STORAGE_POOL
+  EXPECT_GE(StoragePool::instance().cached_bytes(), size_t{1} << 27);  // kept until the cap
+#endif
+}
+
+TEST(TensorStorage, BuffersAreCacheLineAligned) {
+  for (int64_t n : {int64_t{1}, int64_t{3}, kLarge + 1}) {
+    const Tensor<int8_t> t({n});
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data()) % 64, 0u) << n;
+  }
+}
+
+TEST(TensorStorage, ByteCountOverflowIsAnError) {
+  EXPECT_THROW(Tensor<float>({INT64_MAX / 2}), InvalidArgument);
+  EXPECT_THROW(Tensor<int64_t>::uninitialized({INT64_MAX / 4, 2}), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace ved
