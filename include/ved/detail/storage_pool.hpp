@@ -2,12 +2,18 @@
 
 // Recycled buffers for large tensors.
 //
-// A forward pass allocates and frees the same few activation sizes layer after layer. malloc
-// hands buffers this large to mmap and back to the kernel on free, so every layer paid fresh
-// page faults and zeroing for its activations: half of ViT-B's encoder time on one core. Freed
-// buffers of at least kMinBytes are kept here, by exact size (a model's shapes repeat exactly),
-// up to kMaxCachedBytes in all, and handed out again. Under AddressSanitizer nothing is kept, so
-// that every use after free is still caught.
+// A forward pass allocates and frees the same few activation sizes layer after layer. Buffers
+// this large come from mmap and go back to the kernel on free, so every layer paid fresh page
+// faults and zeroing for its activations: half of ViT-B's encoder time on one core. Freed
+// buffers up to kMaxBlockBytes are kept here, by exact size (a model's shapes repeat exactly),
+// up to kMaxCachedBytes in all, and handed out again. Larger ones go back at once: the work done
+// on a buffer that size dwarfs its page faults, and an idle one would add to the peak (Donut's
+// first stage has 600 MB activations). The large buffers are mapped here rather than taken from
+// malloc, whose heap a kept buffer could pin, so what the pool holds is all it adds to the
+// resident size. Under AddressSanitizer nothing is kept, so that every use after free is still
+// caught.
+
+#include <sys/mman.h>
 
 #include <cstddef>
 #include <map>
@@ -29,8 +35,9 @@ namespace ved::detail {
 
 class StoragePool {
  public:
-  static constexpr size_t kMinBytes = size_t{1} << 18;  // 256 KiB; malloc's heap does well below
-  static constexpr size_t kMaxCachedBytes = size_t{1} << 28;  // 256 MiB kept idle at most
+  static constexpr size_t kMinBytes = size_t{1} << 18;        // 256 KiB: mapped, and kept
+  static constexpr size_t kMaxBlockBytes = size_t{1} << 25;   // 32 MiB
+  static constexpr size_t kMaxCachedBytes = size_t{1} << 27;  // 128 MiB kept idle at most
   static constexpr std::align_val_t kAlign{64};               // a cache line, an AVX-512 vector
 
   // Never destroyed: tensors in static objects may be freed after it would have been.
@@ -39,8 +46,10 @@ class StoragePool {
     return *pool;
   }
 
+  // At least 64-byte aligned (large buffers are page aligned).
   void* allocate(size_t bytes) {
-    if (VED_STORAGE_POOL && bytes >= kMinBytes) {
+    if (!mapped(bytes)) return ::operator new(bytes, kAlign);
+    if (pooled(bytes)) {
       std::lock_guard<std::mutex> lock(mutex_);
       const auto it = free_.find(bytes);
       if (it != free_.end()) {
@@ -50,11 +59,14 @@ class StoragePool {
         return p;
       }
     }
-    return ::operator new(bytes, kAlign);
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    return p;
   }
 
   void release(void* p, size_t bytes) noexcept {
-    if (VED_STORAGE_POOL && bytes >= kMinBytes) {
+    if (!mapped(bytes)) return ::operator delete(p, kAlign);
+    if (pooled(bytes)) {
       try {
         std::lock_guard<std::mutex> lock(mutex_);
         if (cached_ + bytes <= kMaxCachedBytes) {
@@ -62,10 +74,10 @@ class StoragePool {
           cached_ += bytes;
           return;
         }
-      } catch (...) {  // no memory for the map node (or the lock failed): free it instead
+      } catch (...) {  // no memory for the map node (or the lock failed): unmap it instead
       }
     }
-    ::operator delete(p, kAlign);
+    ::munmap(p, bytes);
   }
 
   // Bytes held for reuse now.
@@ -76,6 +88,9 @@ class StoragePool {
 
  private:
   StoragePool() = default;
+
+  static bool mapped(size_t bytes) { return VED_STORAGE_POOL && bytes >= kMinBytes; }
+  static bool pooled(size_t bytes) { return mapped(bytes) && bytes <= kMaxBlockBytes; }
 
   std::mutex mutex_;
   std::multimap<size_t, void*> free_;
