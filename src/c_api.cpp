@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "ved/default_model.hpp"
 #include "ved/pipeline.hpp"
 #include "ved/threads.hpp"
 #include "ved/version.hpp"
@@ -24,6 +25,7 @@ struct ved_model {
 namespace {
 
 thread_local std::string g_last_error;
+thread_local std::string g_default_model_dir;
 
 ved_status fail(ved_status status, const std::string& message) {
   g_last_error = message;
@@ -154,6 +156,23 @@ ved_status ved_model_load(const char* dir, ved_model** out_model) {
     require(dir, "ved_model_load", "dir");
     *out_model = new ved_model{ved::ImageToText::from_pretrained(dir)};
   });
+}
+
+ved_status ved_model_load_default(ved_model** out_model) {
+  if (out_model) *out_model = nullptr;
+  return guarded([&] {
+    require(out_model, "ved_model_load_default", "out_model");
+    *out_model = new ved_model{ved::ImageToText::from_pretrained(ved::default_model_dir())};
+  });
+}
+
+const char* ved_default_model_dir(void) {
+  const ved_status s = guarded([] { g_default_model_dir = ved::default_model_dir(); });
+  return s == VED_OK ? g_default_model_dir.c_str() : nullptr;
+}
+
+ved_status ved_set_default_model_dir(const char* dir) {
+  return guarded([&] { ved::set_default_model_dir(dir ? dir : ""); });
 }
 
 void ved_model_free(ved_model* model) {

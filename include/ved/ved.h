@@ -12,8 +12,7 @@
  *   ved_result_free(result);
  *   ved_model_free(model);
  *
- * Link with -lved_c (a shared library exporting only these functions), or with the static
- * library `ved` from C++ (CMake: ved::ved_c or ved::ved).
+ * Link with -lved_c (CMake: ved::ved_c), a shared library exporting only these functions.
  *
  * Errors: every function returns a ved_status. On failure the output pointer is set to NULL and
  * ved_last_error_message() gives a message naming the file or value at fault. No C++ exception
@@ -90,6 +89,20 @@ VED_C_API const char* ved_last_error_message(void);
 /* Loads a checkpoint folder as transformers' save_pretrained writes it (config.json, weights,
  * preprocessor_config.json and tokenizer files). */
 VED_C_API ved_status ved_model_load(const char* dir, ved_model** out_model);
+
+/* Loads the embedded default model (tiny-ocr: printed single text lines), found as
+ * ved_default_model_dir() says. */
+VED_C_API ved_status ved_model_load_default(ved_model** out_model);
+
+/* The folder of the default model: the one given to ved_set_default_model_dir, else the
+ * VED_DEFAULT_MODEL environment variable, else the tiny-ocr folder installed with ved (next to
+ * the executable in a build tree or an install prefix, else the configured install prefix).
+ * Returns NULL if there is none, with the places searched in ved_last_error_message(). The string
+ * is this thread's and valid until its next call. */
+VED_C_API const char* ved_default_model_dir(void);
+
+/* Makes `dir` this process's default model; NULL or "" forgets it. */
+VED_C_API ved_status ved_set_default_model_dir(const char* dir);
 
 /* Frees a model; NULL is allowed. */
 VED_C_API void ved_model_free(ved_model* model);

@@ -16,6 +16,7 @@
 // threads; every generate() call keeps its own state. Every failure throws a ved::Error.
 
 #include "ved/config.hpp"
+#include "ved/default_model.hpp"
 #include "ved/error.hpp"
 #include "ved/generation/generation_config.hpp"
 #include "ved/generation/logits_process.hpp"

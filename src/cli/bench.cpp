@@ -1,6 +1,6 @@
 // ved bench — times a VisionEncoderDecoderModel at real size on random input.
 //
-//   ved bench (--model DIR | --config DIR) [--mode encoder|greedy|beam4|batch8]
+//   ved bench [--model DIR | --config DIR] [--mode encoder|greedy|beam4|batch8]
 //             [--new-tokens 20] [--n 5] [--threads T] [--dtype f32|bf16|int8] [--compare-f32]
 //             [--seed S] [--json] [--verbose]
 //
@@ -46,9 +46,28 @@ double seconds_since(Clock::time_point t0) {
 }
 
 constexpr const char* kUsage =
-    "usage: ved bench (--model DIR | --config DIR) [--mode encoder|greedy|beam4|batch8]\n"
+    "usage: ved bench [--model DIR | --config DIR] [--mode encoder|greedy|beam4|batch8]\n"
     "                 [--new-tokens N] [--n N] [--threads T] [--dtype f32|bf16|int8]\n"
-    "                 [--compare-f32] [--seed S] [--json] [--verbose]";
+    "                 [--compare-f32] [--seed S] [--json] [--verbose]\n";
+
+constexpr const char* kHelp = R"(
+Times a model: one warm-up run, then --n timed runs (medians reported), with the machine's
+memory-read and GEMM rates probed in the same run as the bound each stage is compared with.
+
+  --model DIR       a checkpoint folder (default: the embedded default model, `ved models`)
+  --config DIR      a folder with only config.json: real shapes with seeded random weights
+  --mode M          encoder (the vision encoder alone), greedy, beam4 (4 beams), batch8
+                    (greedy over 8 images); default greedy
+  --new-tokens N    tokens generated per run, forced (eos cannot stop early); default 20
+  --n N             timed runs; default 5
+  --threads T       kernel threads (default: OMP_NUM_THREADS, else one per core)
+  --dtype D         weights as f32 (default), bf16 or int8
+  --compare-f32     with --dtype: per-step top-1 agreement and logit difference against f32
+  --seed S          seed of the random weights and image; default 0
+  --json            print one JSON object
+  --verbose         split the time into preprocess, encoder, cross-attention K/V, decoder
+                    steps and search
+)";
 
 // ---- options ----
 
@@ -74,7 +93,7 @@ struct Options {
   int64_t new_tokens = 20, runs = 5, threads = 0;
   uint64_t seed = 0;
   ved::WeightType dtype = ved::WeightType::F32;
-  bool compare_f32 = false, json = false, verbose = false;
+  bool compare_f32 = false, json = false, verbose = false, help = false;
 };
 
 int64_t parse_count(const std::string& option, const std::string& value, int64_t min) {
@@ -99,7 +118,10 @@ Options parse_options(int argc, char** argv) {
       if (i + 1 >= argc) throw ved::InvalidArgument("bench: " + a + " needs a value");
       return argv[++i];
     };
-    if (a == "--model" || a == "--config") {
+    if (a == "--help" || a == "-h") {
+      o.help = true;
+      return o;
+    } else if (a == "--model" || a == "--config") {
       if (!o.dir.empty()) throw ved::InvalidArgument("bench: give one of --model and --config");
       o.dir = value();
       o.synthetic = a == "--config";
@@ -125,7 +147,7 @@ Options parse_options(int argc, char** argv) {
       throw ved::InvalidArgument("bench: unknown option " + a + "\n" + kUsage);
     }
   }
-  if (o.dir.empty()) throw ved::InvalidArgument(std::string("bench: no model given\n") + kUsage);
+  if (o.dir.empty()) o.dir = ved::default_model_dir();
   return o;
 }
 
@@ -537,6 +559,10 @@ void print_table(const ordered_json& j) {
 
 int run(int argc, char** argv) {
   const Options o = parse_options(argc, argv);
+  if (o.help) {
+    std::cout << kUsage << kHelp;
+    return 0;
+  }
   if (o.threads > 0) ved::set_num_threads(static_cast<int>(o.threads));
   if (o.compare_f32 && o.dtype == ved::WeightType::F32)
     throw ved::InvalidArgument("bench: --compare-f32 needs --dtype bf16 or int8");

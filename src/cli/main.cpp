@@ -1,16 +1,6 @@
-// ved — command-line front end of the library.
-//
-//   ved caption    --model DIR [--args JSON] [--json | --stream] [--batch-size N] [--threads N]
-//                  [--input DIR_OR_LIST] [--output RESULTS.jsonl [--no-progress]] [IMAGE...]
-//   ved generate   --model DIR --pixel-values FILE [--batch 0,1] [--args JSON] [--json]
-//   ved forward    --model DIR --pixel-values FILE --decoder-input-ids FILE --out FILE
-//   ved preprocess --model DIR --out FILE IMAGE
-//   ved convert    --model DIR --out DIR2
-//   ved tokenize   --model DIR [--add-special-tokens] [--json] -- TEXT
-//   ved detokenize --model DIR [--skip-special-tokens] [--json] IDS_JSON
-//
-// --args takes generate() keyword arguments as a JSON object, named as in transformers:
-// '{"max_new_tokens": 12, "num_beams": 4}'. Unknown options and arguments are errors.
+// ved — command-line front end of the library. `ved --help` lists the commands and
+// `ved COMMAND --help` describes one (kCommands below). Without --model, a command reads the
+// embedded default model (ved/default_model.hpp). Unknown options and arguments are errors.
 
 #include <cstdio>
 #include <iostream>
@@ -24,45 +14,84 @@
 
 #include "caption_batch.hpp"
 #include "commands.hpp"
+#include "ved/default_model.hpp"
 #include "ved/pipeline.hpp"
 #include "ved/ved.hpp"
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: ved <command> [options]
+// One entry per command: its synopsis (the first line is `ved COMMAND ...`) and what it does.
+// `ved --help` prints them all; `ved COMMAND --help` prints its own.
+struct CommandHelp {
+  const char* name;
+  const char* text;
+};
 
-commands:
-  caption    --model DIR [--args JSON] [--json | --stream] [--batch-size N] [--threads N]
-             [--input DIR_OR_LIST] [--output RESULTS.jsonl [--no-progress]] [IMAGE...]
+constexpr CommandHelp kCommands[] = {
+    {"caption", R"(caption    [--model DIR] [--args JSON] [--json | --stream] [--batch-size N]
+             [--threads N] [--input DIR_OR_LIST] [--output RESULTS.jsonl [--no-progress]]
+             [IMAGE...]
              Read each image and print the generated text, one line per image. --input adds a
              directory's images (recursively, sorted) or a file's list of paths (one a line).
-             --output writes one JSON line per image instead ({"image", "text", "tokens",
-             "score", "confidence", "token_logprobs"}, or {"image", "error"} for an image that
-             cannot be read) and resumes: images already in RESULTS.jsonl are skipped. A progress
-             bar goes to stderr when it is a terminal. --stream prints one image's text as it is
-             generated (greedy or sampling).
-  generate   --model DIR --pixel-values FILE [--batch I,J,...] [--args JSON] [--json]
-             Generate from tensor 'pixel_values' [B,3,H,W] of a safetensors file; print token ids.
-  forward    --model DIR --pixel-values FILE --decoder-input-ids FILE --out FILE
+             --json prints one JSON array ({"image", "text", "sequence", "score",
+             "confidence", "token_logprobs"} per image). --output writes one JSON line per
+             image instead (or {"image", "error"} for an image that cannot be read) and
+             resumes: images already in RESULTS.jsonl are skipped. A progress bar goes to
+             stderr when it is a terminal. --stream prints one image's text as it is generated
+             (greedy or sampling). --batch-size: images per generate() call (default 8).
+)"},
+    {"generate",
+     R"(generate   [--model DIR] --pixel-values FILE [--batch I,J,...] [--args JSON] [--json]
+             Generate from tensor 'pixel_values' [B,C,H,W] of a safetensors file; print token ids.
+)"},
+    {"forward", R"(forward    [--model DIR] --pixel-values FILE --decoder-input-ids FILE --out FILE
              Teacher-forced pass; writes 'encoder_last_hidden_state' and 'logits' to FILE.
-  preprocess --model DIR --out FILE IMAGE
+)"},
+    {"preprocess", R"(preprocess [--model DIR] --out FILE IMAGE
              Run the checkpoint's image processor; writes 'pixel_values' to FILE.
-  convert    --model DIR --out DIR2
+)"},
+    {"convert", R"(convert    --model DIR --out DIR2
              Write DIR's weights (e.g. pytorch_model.bin) as DIR2/model.safetensors, each tensor
              in its stored dtype, and copy DIR's config, tokenizer and processor files to DIR2.
-  tokenize   --model DIR [--add-special-tokens] [--json] -- TEXT
+)"},
+    {"tokenize", R"(tokenize   [--model DIR] [--add-special-tokens] [--json] -- TEXT
              Print the token ids of TEXT (DIR may hold only tokenizer files).
-  detokenize --model DIR [--skip-special-tokens] [--json] IDS_JSON
+)"},
+    {"detokenize", R"(detokenize [--model DIR] [--skip-special-tokens] [--json] IDS_JSON
              Print the text of a JSON list of token ids, e.g. '[101, 7592, 102]'.
+)"},
+    {"models", R"(models     [--json]
+             Say which default model is used and every place it was looked for.
+)"},
+    {"bench", R"(bench      [--model DIR | --config DIR] [--mode encoder|greedy|beam4|batch8] ...
+             Time a checkpoint, or a config.json's shapes with random weights
+             (`ved bench --help` for its options).
+)"},
+};
 
+constexpr const char* kOptions = R"(
 options:
-  --model DIR   a checkpoint folder as transformers' save_pretrained writes it
+  --model DIR   a checkpoint folder as transformers' save_pretrained writes it; without it,
+                the embedded default model (tiny-ocr: printed single text lines; see
+                `ved models`, or set VED_DEFAULT_MODEL=DIR)
   --args JSON   generate() keyword arguments, e.g. '{"max_new_tokens": 20, "num_beams": 4}'
   --json        print JSON instead of plain text
-  --batch-size N  images per generate() call (caption; default 8)
   --threads N   threads for ved's kernels (default: OMP_NUM_THREADS, else one per core)
-  --version     print ved's version
+  --help        this text; `ved COMMAND --help` for one command
+  --version     print ved's version and the default model in use
 )";
+
+std::string usage() {
+  std::string u = "usage: ved <command> [options]\n\ncommands:\n";
+  for (const auto& c : kCommands) u += std::string("  ") + c.text;
+  return u + kOptions;
+}
+
+std::string command_usage(const std::string& name) {
+  for (const auto& c : kCommands)
+    if (name == c.name) return std::string("usage: ved ") + c.text + kOptions;
+  return usage();
+}
 
 struct UsageError : ved::Error {
   using ved::Error::Error;
@@ -94,15 +123,18 @@ Args parse(int argc, char** argv) {
       {"preprocess", {"model", "out"}},
       {"convert", {"model", "out"}},
       {"tokenize", {"model"}},
-      {"detokenize", {"model"}}};
+      {"detokenize", {"model"}},
+      {"models", {}}};
+  // Without --model, a command reads the embedded default model (ved::default_model_dir()).
   static const std::map<std::string, std::vector<std::string>> required = {
-      {"caption", {"model"}},
-      {"generate", {"model", "pixel-values"}},
-      {"forward", {"model", "pixel-values", "decoder-input-ids", "out"}},
-      {"preprocess", {"model", "out"}},
+      {"caption", {}},
+      {"generate", {"pixel-values"}},
+      {"forward", {"pixel-values", "decoder-input-ids", "out"}},
+      {"preprocess", {"out"}},
       {"convert", {"model", "out"}},
-      {"tokenize", {"model"}},
-      {"detokenize", {"model"}}};
+      {"tokenize", {}},
+      {"detokenize", {}},
+      {"models", {}}};
   Args a;
   if (argc < 2) throw UsageError("no command given");
   a.command = argv[1];
@@ -125,9 +157,8 @@ Args parse(int argc, char** argv) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
     }
-    if (name == "json" && !inline_value &&
-        (a.command == "caption" || a.command == "generate" || a.command == "tokenize" ||
-         a.command == "detokenize")) {
+    if (name == "json" && !inline_value && a.command != "forward" && a.command != "preprocess" &&
+        a.command != "convert") {
       a.json = true;
       continue;
     }
@@ -341,8 +372,41 @@ int run_caption(const Args& a, const std::string& model_dir) {
   return 0;
 }
 
+// ved models: which default model is in use and where it was looked for.
+int run_models(const Args& a) {
+  if (!a.positional.empty())
+    throw UsageError("models: unexpected argument '" + a.positional[0] + "'");
+  const std::vector<ved::DefaultModelCandidate> search = ved::default_model_search();
+  std::string in_use, problem;
+  try {
+    in_use = ved::default_model_dir();
+  } catch (const ved::Error& e) {
+    problem = e.what();
+  }
+  if (a.json) {
+    ved::detail::json places = ved::detail::json::array();
+    for (const auto& c : search)
+      places.push_back({{"dir", c.dir}, {"origin", c.origin}, {"found", c.found}});
+    ved::detail::json j = {{"name", ved::default_model_name()}, {"searched", places}};
+    j["default"] = in_use.empty() ? ved::detail::json(nullptr) : ved::detail::json(in_use);
+    if (!problem.empty()) j["error"] = problem;
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "default model: " << (in_use.empty() ? "none" : in_use) << "\n";
+  if (!problem.empty()) std::cout << "  " << problem << "\n";
+  std::cout << "searched, in order:\n";
+  for (const auto& c : search)
+    std::cout << "  " << (c.found ? "found    " : "missing  ") << c.dir << "  (" << c.origin
+              << ")\n";
+  std::cout << "--model DIR overrides it for one command; VED_DEFAULT_MODEL=DIR for all.\n";
+  return 0;
+}
+
 int run(const Args& a) {
-  const std::string& model_dir = a.require("model");
+  if (a.command == "models") return run_models(a);
+  const std::string model_dir =
+      a.options.count("model") ? a.options.at("model") : ved::default_model_dir();
   if (a.command == "tokenize" || a.command == "detokenize") return run_tokenizer(a, model_dir);
   if (a.command == "preprocess") {
     if (a.positional.size() != 1) throw UsageError("preprocess: expects exactly one IMAGE");
@@ -394,21 +458,41 @@ int run(const Args& a) {
 
 }  // namespace
 
+// `--help` or `-h` anywhere before a `--` asks for the command's usage instead of running it.
+bool wants_help(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") return false;
+    if (arg == "--help" || arg == "-h") return true;
+  }
+  return false;
+}
+
 int main(int argc, char** argv) {
-  if (argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
-                    std::string(argv[1]) == "help")) {
-    std::cout << kUsage;
+  const std::string command = argc >= 2 ? argv[1] : "";
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << (argc >= 3 ? command_usage(argv[2]) : usage());
     return 0;
   }
-  if (argc >= 2 && std::string(argv[1]) == "--version") {
+  if (command == "--version") {
     std::cout << "ved " << VED_VERSION_STRING << "\n";
+    try {
+      std::cout << "default model: " << ved::default_model_name() << " ("
+                << ved::default_model_dir() << ")\n";
+    } catch (const ved::Error&) {
+      std::cout << "default model: none found (`ved models` says where it looked)\n";
+    }
     return 0;
   }
   try {
-    if (argc >= 2 && std::string(argv[1]) == "bench") return bench_main(argc - 1, argv + 1);
+    if (command == "bench") return bench_main(argc - 1, argv + 1);
+    if (wants_help(argc, argv)) {
+      std::cout << command_usage(command);
+      return 0;
+    }
     return run(parse(argc, argv));
   } catch (const UsageError& e) {
-    std::cerr << "ved: " << e.what() << "\n\n" << kUsage;
+    std::cerr << "ved: " << e.what() << "\n\n" << command_usage(command);
     return 2;
   } catch (const ved::Error& e) {
     std::cerr << "ved: error: " << e.what() << "\n";

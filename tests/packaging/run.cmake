@@ -4,6 +4,7 @@
 #      which also builds a C program against ved::ved_c);
 #   2. pkg-config against the same prefix (`pkg-config --cflags --libs ved`);
 #   3. add_subdirectory of the source tree (tests/packaging/subdirectory).
+# and runs the installed `ved` with its embedded default model.
 # Expects: VED_BINARY_DIR, VED_SOURCE_DIR, WORK_DIR, EXPECTED.
 file(REMOVE_RECURSE ${WORK_DIR})
 function(run)
@@ -39,6 +40,21 @@ if(NOT out STREQUAL version)
   message(FATAL_ERROR "the C consumer printed '${out}', expected the version '${version}'")
 endif()
 message(STATUS "C API consumer (ved::ved_c) OK: ${out}")
+
+# The installed CLI finds the embedded model under the prefix with no --model, also after the
+# prefix is moved (the expected text is samples/expected.json's).
+unset(ENV{VED_DEFAULT_MODEL})
+function(expect_default_model_reads prefix_dir)
+  run(${prefix_dir}/bin/ved caption ${prefix_dir}/share/ved/models/tiny-ocr/samples/00.png)
+  string(STRIP "${out}" out)
+  if(NOT out STREQUAL "INV-2024-0042")
+    message(FATAL_ERROR "${prefix_dir}/bin/ved read '${out}' with its default model")
+  endif()
+endfunction()
+expect_default_model_reads(${prefix})
+file(COPY ${prefix}/ DESTINATION ${WORK_DIR}/moved)
+expect_default_model_reads(${WORK_DIR}/moved)
+message(STATUS "installed ved reads with its default model, also from a moved prefix")
 
 # 2. pkg-config
 file(GLOB_RECURSE pc_file ${prefix}/*/ved.pc)

@@ -120,7 +120,7 @@ TEST(BenchCli, BadCommandLinesAreErrors) {
     std::string message;
   };
   for (const Case& c : {
-           Case{{"bench", "--mode", "greedy"}, "no model given"},
+           Case{{"bench", "--model"}, "--model needs a value"},
            Case{{"bench", "--config", kVitGpt2, "--mode", "beam5"}, "unknown --mode 'beam5'"},
            Case{{"bench", "--config", kVitGpt2, "--n", "0"},
                 "--n must be an integer >= 1, got '0'"},

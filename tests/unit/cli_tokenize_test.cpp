@@ -111,7 +111,6 @@ TEST(CliTokenizeText, Errors) {
            {"detokenize", "--model", kBert},
            {"tokenize", "--model", kBert},
            {"tokenize", "--model", kBert, "--", "a", "b"},
-           {"tokenize", "--", "text"},
            {"tokenize", "--model", kBert, "--skip-special-tokens", "--", "text"},
            {"detokenize", "--model", kBert, "--add-special-tokens", "[1]"}}) {
     r = ved_cli(args);
