@@ -22,7 +22,7 @@ while getopts t:b:s: opt; do
 done
 shift $((OPTIND - 1))
 targets=("$@")
-((${#targets[@]})) || targets=(safetensors torch_bin config tokenizer decode image)
+((${#targets[@]})) || targets=(safetensors torch_bin config tokenizer decode image regex)
 
 fx=tests/data/fixtures
 hostile=tests/data/hostile
@@ -96,14 +96,23 @@ stage() {
           *) seed "$d" "$f" 0; seed "$d" "$f" 4 ;;
         esac
       done ;;
+    regex)
+      # pattern, NUL, text: the tokenizer.json and post-processing patterns ved runs.
+      local i=0 p
+      for p in "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+" \
+        '[\(\)\[\]\{\}]|([!"\#\$%\&'"'"'\*\+,\-\./:;<=>\?\\\^_`\|\~])\1*' \
+        '(?<=\n)(#+ [^\n]*)\n(?!#)' '^(\d+\.)\s*(.*)$' '(a|ab)*?c\b(?P<x>\w+)(?P=x)'; do
+        printf '%s\0%s' "$p" $'Hello, world!! 3.14 (x) \xc3\xa9t\xc3\xa9\n## Title\nabab c' >"$d/re_$i"
+        i=$((i + 1))
+      done ;;
     *) echo "fuzz/run.sh: unknown target '$t'" >&2; exit 2 ;;
   esac
 }
 
 declare -A max_len=([safetensors]=65536 [torch_bin]=65536 [config]=16384 [tokenizer]=262144
-  [decode]=4096 [image]=16384)
+  [decode]=4096 [image]=16384 [regex]=4096)
 declare -A dict=([safetensors]=safetensors [torch_bin]=torch_bin [config]=json
-  [tokenizer]=tokenizer [decode]=tokenizer [image]=image)
+  [tokenizer]=tokenizer [decode]=tokenizer [image]=image [regex]=regex)
 
 for t in "${targets[@]}"; do
   exe=$build/fuzz/fuzz_$t

@@ -8,7 +8,9 @@ ved has no ICU, but its tokenizers need a few Unicode properties to match transf
   * Python's str.isspace(), which str.strip()/lstrip()/rstrip() use around added tokens,
   * what BERT's BasicTokenizer needs beyond categories: Python's str.lower() of one character,
     and unicodedata.normalize("NFC"/"NFD") (canonical decomposition, combining classes and the
-    primary composites).
+    primary composites),
+  * the compatibility decompositions NFKC/NFKD add to those (tokenizer.json normalizers, e.g.
+    Nougat's NFKC).
 
 The tables are sorted ranges searched with std::upper_bound. The Unicode version is that of
 the Python running this script; transformers' `regex` module is usually a version or two ahead
@@ -144,6 +146,20 @@ def primary_composites(decomps):
     return out
 
 
+def compatibility_decompositions():
+    """One level of each compatibility decomposition (the `<tag>` ones unicodedata reports):
+    (code point, [code points]). NFKD applies these and the canonical ones recursively."""
+    out = []
+    for cp in range(MAX_CP + 1):
+        d = unicodedata.decomposition(chr(cp))
+        if not d.startswith("<"):
+            continue
+        parts = [int(x, 16) for x in d.split()[1:]]
+        assert 1 <= len(parts) <= 255, hex(cp)
+        out.append((cp, parts))
+    return out
+
+
 def emit_rows(lines, decl, items, per_row):
     lines.append("// clang-format off")
     lines.append(decl + " = {")
@@ -249,6 +265,24 @@ def main():
     lines.append(f"// The {len(comps)} pairs NFC composes (Hangul aside), sorted by (first, second).")
     emit_rows(lines, "inline constexpr CanonicalComposition kCanonicalCompositions[]",
               [f"{{0x{a:X},0x{b:X},0x{c:X}}}," for a, b, c in comps], 4)
+    compat = compatibility_decompositions()
+    flat = []
+    entries = []
+    for cp, parts in compat:
+        entries.append((cp, len(flat), len(parts)))
+        flat.extend(parts)
+    lines.append("struct CompatibilityDecomposition {")
+    lines.append("  std::uint32_t cp;")
+    lines.append("  std::uint16_t offset;  // into kCompatibilityDecompositionData")
+    lines.append("  std::uint8_t length;")
+    lines.append("};")
+    lines.append("")
+    lines.append(f"// One level of every compatibility decomposition ({len(entries)}), by code point.")
+    emit_rows(lines, "inline constexpr CompatibilityDecomposition kCompatibilityDecompositions[]",
+              [f"{{0x{c:X},{o},{n}}}," for c, o, n in entries], 5)
+    lines.append(f"// The code points those decompositions map to ({len(flat)}).")
+    emit_rows(lines, "inline constexpr std::uint32_t kCompatibilityDecompositionData[]",
+              [f"0x{c:X}," for c in flat], 10)
     lines.append("}  // namespace ved::detail")
     sys.stdout.write("\n".join(lines) + "\n")
 

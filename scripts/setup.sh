@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake make g++ pkg-config libeigen3-dev libstb-dev nlohmann-json3-dev libsentencepiece-dev libgtest-dev)
+packages=(cmake make g++ pkg-config libeigen3-dev libstb-dev nlohmann-json3-dev libsentencepiece-dev libgtest-dev
+  libpoppler-cpp-dev)
 bash scripts/ci-deps.sh "${packages[@]}"
 
 jobs=$(nproc 2>/dev/null || echo 2)

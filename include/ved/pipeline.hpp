@@ -27,13 +27,14 @@
 #include "ved/io/safetensors.hpp"
 #include "ved/models/vision_encoder_decoder.hpp"
 #include "ved/processing/image_processor.hpp"
+#include "ved/processing/postprocess.hpp"
 #include "ved/processing/tokenizer.hpp"
 
 namespace ved {
 
 // One generated sequence.
 struct TextResult {
-  std::string text;  // decoded with skip_special_tokens
+  std::string text;  // decoded with skip_special_tokens, then post-processed (set_postprocessor)
   // The decoder sequence as transformers returns it (prompt / decoder start token first), cut
   // after the first eos: the padding a batch adds to rows that finished early is dropped, so a
   // result does not depend on which other images shared its batch.
@@ -105,8 +106,34 @@ class ImageToText {
     VisionEncoderDecoderModel model = VisionEncoderDecoderModel::from_pretrained(dir, options);
     ImageProcessor processor = ImageProcessor::from_pretrained(dir);
     std::shared_ptr<const Tokenizer> tokenizer = Tokenizer::from_pretrained(dir);
-    return ImageToText(std::move(model), std::move(processor), std::move(tokenizer));
+    ImageToText p(std::move(model), std::move(processor), std::move(tokenizer));
+    p.set_postprocessor(default_postprocessor(dir));
+    return p;
   }
+
+  // The post-processor a checkpoint's text gets unless told otherwise: "nougat" for Nougat's
+  // tokenizer (tokenizer_config.json's tokenizer_class NougatTokenizer or NougatTokenizerFast),
+  // whose raw pages every Nougat user runs through post_process_generation; else "none".
+  static std::string default_postprocessor(const std::string& dir) {
+    const std::string path = detail::join_path(dir, "tokenizer_config.json");
+    if (!detail::is_regular_file(path)) return "none";
+    const detail::json config = detail::read_json_file(path);
+    const std::string cls = detail::get_or<std::string>(config, "tokenizer_class", "", path);
+    return cls.rfind("NougatTokenizer", 0) == 0 ? "nougat" : "none";
+  }
+
+  // Chooses the post-processor applied to TextResult::text (postprocessor_names(); "none"
+  // keeps the decoded text). Streamed text (on_text) is never post-processed: the rules look at
+  // the whole page. Call before sharing the object between threads.
+  ImageToText& set_postprocessor(const std::string& name, const PostprocessOptions& options = {}) {
+    const auto& names = postprocessor_names();
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      postprocess(name, "");  // throws InvalidArgument listing the known names
+    postprocessor_ = name;
+    postprocess_options_ = options;
+    return *this;
+  }
+  const std::string& postprocessor() const { return postprocessor_; }
 
   ImageToText(VisionEncoderDecoderModel model, ImageProcessor processor,
               std::shared_ptr<const Tokenizer> tokenizer)
@@ -172,7 +199,9 @@ class ImageToText {
       const double mean = counted ? sum / static_cast<double>(counted) : 0.0;
       r.score = beam ? static_cast<double>(out.sequences_scores[i]) : mean;
       r.confidence = std::exp(mean);
-      r.text = tokenizer_->decode(r.tokens, /*skip_special_tokens=*/true);
+      r.text =
+          postprocess(postprocessor_, tokenizer_->decode(r.tokens, /*skip_special_tokens=*/true),
+                      postprocess_options_);
       results.push_back(std::move(r));
     }
     return results;
@@ -206,6 +235,8 @@ class ImageToText {
   VisionEncoderDecoderModel model_;
   ImageProcessor processor_;
   std::shared_ptr<const Tokenizer> tokenizer_;
+  std::string postprocessor_ = "none";
+  PostprocessOptions postprocess_options_;
 };
 
 }  // namespace ved

@@ -394,6 +394,11 @@ void check_forced_length(const ved::GenerateOutput& out, const Options& o) {
 
 struct StageSamples {
   std::vector<double> preprocess, encoder, cross_kv, decoder, search, step_ms;
+  // Greedy batch-1 runs of at least 128 tokens: the mean time per token over tokens 2-64 and
+  // over the last 64, from the streaming callback's clock (token 1 also holds the encoder). A
+  // decode whose per-token cost grows with the sequence (KV-cache copies, quadratic work)
+  // shows as a ratio well above 1.
+  std::vector<double> early_token_ms, late_token_ms;
 };
 
 struct RunResult {
@@ -434,8 +439,25 @@ RunResult time_runs(const Loaded& m, const Options& o, const ved::Tensor<float>&
       continue;
     }
     ved::GenerateTimings t;
-    r.last = m.model.generate(pixels, g, {}, {}, &t);
+    std::vector<Clock::time_point> stamps;
+    ved::TokenCallback on_token;
+    if (o.mode.batch == 1 && o.mode.beams == 1 && o.new_tokens >= 128) {
+      stamps.reserve(static_cast<size_t>(o.new_tokens));
+      on_token = [&](int64_t, const std::vector<int64_t>&) {
+        stamps.push_back(Clock::now());
+        return true;
+      };
+    }
+    r.last = m.model.generate(pixels, g, {}, on_token, &t);
     const double s = seconds_since(t0);
+    if (run >= 0 && stamps.size() >= 128) {
+      auto mean_ms = [&](size_t from, size_t to) {  // intervals ending at stamps[from..to)
+        return 1e3 * std::chrono::duration<double>(stamps[to - 1] - stamps[from - 1]).count() /
+               static_cast<double>(to - from);
+      };
+      r.stages.early_token_ms.push_back(mean_ms(1, 64));
+      r.stages.late_token_ms.push_back(mean_ms(stamps.size() - 64, stamps.size()));
+    }
     check_forced_length(r.last, o);
     if (run < 0) continue;
     r.seconds.push_back(s);
@@ -496,6 +518,7 @@ ordered_json stage_medians(const StageSamples& s) {
   add("decoder_s", s.decoder);
   add("decoder_step_ms", s.step_ms);
   add("search_s", s.search);
+
   return j;
 }
 
@@ -554,6 +577,11 @@ void print_table(const ordered_json& j) {
   if (j.contains("stages"))
     for (const auto& [name, v] : j["stages"].items())
       std::printf("  %-17s %s\n", name.c_str(), num(v, "%.4f").c_str());
+  if (j.contains("token_ms"))
+    std::printf("per token    %s ms (tokens 2-64), %s ms (last 64): %sx\n",
+                num(j["token_ms"]["tokens_2_64"], "%.2f").c_str(),
+                num(j["token_ms"]["last_64"], "%.2f").c_str(),
+                num(j["token_ms"]["late_over_early"], "%.2f").c_str());
   if (j.contains("compare_f32")) std::printf("vs f32       %s\n", j["compare_f32"].dump().c_str());
 }
 
@@ -600,6 +628,11 @@ int run(int argc, char** argv) {
   j["bound"] = bound(m.model, o, machine);
   if (!j["bound"].is_null()) j["bound"]["fraction"] = j["bound"]["s"].get<double>() / t.median;
   if (o.verbose) j["stages"] = stage_medians(r.stages);
+  if (!r.stages.early_token_ms.empty()) {
+    const double early = Summary::of(r.stages.early_token_ms).median;
+    const double late = Summary::of(r.stages.late_token_ms).median;
+    j["token_ms"] = {{"tokens_2_64", early}, {"last_64", late}, {"late_over_early", late / early}};
+  }
   if (o.compare_f32)
     j["compare_f32"] = compare_with_f32(m, load(o, ved::WeightType::F32), r, pixels);
 

@@ -1,7 +1,7 @@
 // Batch captioning to JSON Lines, built to be interrupted: every batch's lines are written with
 // one write and flushed, so a killed run loses at most the batch in flight (and leaves at most
 // one partial last line). On start the output is read back, a partial last line is cut off, and
-// every image that already has a line (a caption or an error) is skipped.
+// every input (image, or PDF page) that already has a line (a caption or an error) is skipped.
 
 #include "caption_batch.hpp"
 
@@ -26,12 +26,32 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool is_image_name(const fs::path& p) {
-  static const std::set<std::string> kExtensions = {".png", ".jpg", ".jpeg", ".bmp", ".gif",
-                                                    ".pgm", ".ppm", ".pnm",  ".pbm", ".tga"};
+std::string lower_extension(const fs::path& p) {
   std::string ext = p.extension().string();
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return kExtensions.count(ext) > 0;
+  return ext;
+}
+
+bool is_input_name(const fs::path& p) {
+  static const std::set<std::string> kExtensions = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm",
+                                                    ".ppm", ".pnm", ".pbm",  ".tga", ".pdf"};
+  return kExtensions.count(lower_extension(p)) > 0;
+}
+
+bool looks_like_pdf(const std::string& path) {
+  return lower_extension(path) == ".pdf" || is_pdf_file(path);
+}
+
+using Key = std::pair<std::string, int>;  // (path, 0-based page or -1)
+
+Key key_of(const Input& in) {
+  return {in.path, in.page};
+}
+
+detail::json head(const Input& in) {
+  detail::json j = {{"image", in.path}};
+  if (in.page >= 0) j["page"] = in.page + 1;
+  return j;
 }
 
 std::string dump_line(const detail::json& j) {
@@ -39,9 +59,10 @@ std::string dump_line(const detail::json& j) {
   return j.dump(-1, ' ', false, detail::json::error_handler_t::replace) + "\n";
 }
 
-// Reads the images an earlier run finished, cutting off a partial last line.
-std::set<std::string> finished_images(const std::string& output) {
-  std::set<std::string> done;
+// Reads what an earlier run finished (each line's input and text, "" for an error), cutting
+// off a partial last line.
+std::map<Key, std::optional<std::string>> finished_inputs(const std::string& output) {
+  std::map<Key, std::optional<std::string>> done;
   std::error_code ec;
   if (!fs::exists(output, ec)) return done;
   const std::string text = detail::read_file(output);
@@ -58,7 +79,17 @@ std::set<std::string> finished_images(const std::string& output) {
     if (!j.is_object() || !j.contains("image") || !j["image"].is_string())
       throw FormatError(output + ": line " + std::to_string(line_no) +
                         " is not a result line {\"image\": ...}; refusing to append to it");
-    done.insert(j["image"].get<std::string>());
+    int page = -1;
+    if (j.contains("page")) {
+      if (!j["page"].is_number_integer() || j["page"].get<int64_t>() < 1 ||
+          j["page"].get<int64_t>() > (int64_t(1) << 30))
+        throw FormatError(output + ": line " + std::to_string(line_no) +
+                          " has a \"page\" that is not a page number; refusing to append to it");
+      page = static_cast<int>(j["page"].get<int64_t>()) - 1;
+    }
+    std::optional<std::string> text;
+    if (j.contains("text") && j["text"].is_string()) text = j["text"].get<std::string>();
+    done[{j["image"].get<std::string>(), page}] = text;
   }
   return done;
 }
@@ -124,7 +155,7 @@ std::vector<std::string> list_images(const std::string& dir_or_list) {
   if (fs::is_directory(dir_or_list, ec)) {
     for (fs::recursive_directory_iterator it(dir_or_list, ec), end; !ec && it != end;
          it.increment(ec))
-      if (it->is_regular_file(ec) && is_image_name(it->path()))
+      if (it->is_regular_file(ec) && is_input_name(it->path()))
         images.push_back(it->path().string());
     if (ec) throw IoError(dir_or_list + ": cannot list the directory: " + ec.message());
     std::sort(images.begin(), images.end());
@@ -139,31 +170,99 @@ std::vector<std::string> list_images(const std::string& dir_or_list) {
   return images;
 }
 
+std::vector<Input> expand_inputs(const std::vector<std::string>& paths) {
+  std::vector<Input> out;
+  for (const auto& path : paths) {
+    if (!looks_like_pdf(path)) {
+      out.push_back({path, -1});
+      continue;
+    }
+    int pages = 0;
+    try {
+      pages = PdfDocument::open(path).num_pages();
+    } catch (const Error&) {
+      // Reported when the input is loaded, as that input's error.
+    }
+    if (pages == 0) out.push_back({path, -1});
+    for (int i = 0; i < pages; ++i) out.push_back({path, i});
+  }
+  return out;
+}
+
+Image InputLoader::load(const Input& in) {
+  if (in.page < 0 && !looks_like_pdf(in.path)) return load_image(in.path);
+  auto it = open_.find(in.path);
+  if (it == open_.end())
+    it = open_.emplace(in.path, std::make_shared<PdfDocument>(PdfDocument::open(in.path))).first;
+  if (in.page < 0)  // a PDF that opened now but not when the inputs were listed
+    throw FormatError(in.path + ": could not list the PDF's pages");
+  return it->second->render_page(in.page, dpi_);
+}
+
+namespace {
+
+// The .mmd / .md output: every page's text in input order, separated by blank lines; inputs
+// that failed are left out (their errors stay in the JSON Lines file).
+void write_markdown(const std::string& path, const std::vector<Input>& inputs,
+                    const std::map<Key, std::optional<std::string>>& done) {
+  std::string text;
+  for (const auto& in : inputs) {
+    auto it = done.find(key_of(in));
+    if (it == done.end() || !it->second) continue;
+    if (!text.empty()) text += "\n\n";
+    text += *it->second;
+  }
+  text += "\n";
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  if (!out.good()) throw IoError(path + ": write failed");
+}
+
+}  // namespace
+
 BatchSummary caption_to_jsonl(const ImageToText& pipeline, const BatchJob& job) {
   if (job.batch_size < 1)
     throw InvalidArgument("--batch-size must be at least 1, got " + std::to_string(job.batch_size));
+  const std::string ext = lower_extension(job.output);
+  const bool markdown = ext == ".mmd" || ext == ".md";
+  const std::string jsonl = markdown ? job.output + ".jsonl" : job.output;
   BatchSummary summary;
-  const std::set<std::string> done = finished_images(job.output);
-  std::vector<std::string> todo;
-  std::set<std::string> queued;
-  for (const auto& image : job.images) {
-    if (done.count(image))
+  std::map<Key, std::optional<std::string>> done = finished_inputs(jsonl);
+  std::vector<Input> todo;
+  std::set<Key> queued;
+  for (const auto& in : job.inputs) {
+    if (done.count(key_of(in)))
       ++summary.skipped;
-    else if (queued.insert(image).second)
-      todo.push_back(image);
+    else if (queued.insert(key_of(in)).second)
+      todo.push_back(in);
   }
-  std::unique_ptr<FILE, int (*)(FILE*)> out(std::fopen(job.output.c_str(), "ab"), std::fclose);
-  if (!out) throw IoError(job.output + ": cannot open for appending");
+  std::unique_ptr<FILE, int (*)(FILE*)> out(std::fopen(jsonl.c_str(), "ab"), std::fclose);
+  if (!out) throw IoError(jsonl + ": cannot open for appending");
 
+  InputLoader loader(job.dpi);
   ProgressBar progress(job.progress, todo.size());
   progress.update(0);
   for (size_t first = 0; first < todo.size(); first += static_cast<size_t>(job.batch_size)) {
     const size_t n = std::min(todo.size() - first, static_cast<size_t>(job.batch_size));
     std::vector<Loaded> loaded(n);
+    // PDF pages are rendered here, one at a time (a poppler document is not thread-safe);
+    // image files are decoded in the parallel loop below.
+    std::vector<std::optional<Image>> pages(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (todo[first + i].page < 0 && !looks_like_pdf(todo[first + i].path)) continue;
+      try {
+        pages[i] = loader.load(todo[first + i]);
+      } catch (const std::exception& e) {
+        loaded[i].error = e.what();
+      }
+    }
     parallel_for(0, static_cast<int64_t>(n), 1, [&](int64_t i) {
       auto& slot = loaded[static_cast<size_t>(i)];
+      const Input& in = todo[first + i];
+      if (!slot.error.empty()) return;
       try {
-        slot.pixels = pipeline.processor().preprocess(load_image(todo[first + i]));
+        const auto& page = pages[static_cast<size_t>(i)];
+        slot.pixels = pipeline.processor().preprocess(page ? *page : load_image(in.path));
       } catch (const std::exception& e) {  // never let an exception leave an OpenMP region
         slot.error = e.what();
       }
@@ -177,27 +276,32 @@ BatchSummary caption_to_jsonl(const ImageToText& pipeline, const BatchJob& job) 
     std::string lines;
     size_t next = 0;
     for (size_t i = 0; i < n; ++i) {
-      const std::string& image = todo[first + i];
+      const Input& in = todo[first + i];
+      detail::json line = head(in);
       if (!loaded[i].pixels) {
-        lines += dump_line({{"image", image}, {"error", loaded[i].error}});
+        line["error"] = loaded[i].error;
+        lines += dump_line(line);
+        done[key_of(in)] = std::nullopt;
         ++summary.failed;
         continue;
       }
       const TextResult& r = results[next++ * per_image];
-      lines += dump_line({{"image", image},
-                          {"text", r.text},
-                          {"tokens", r.tokens},
-                          {"score", r.score},
-                          {"confidence", r.confidence},
-                          {"token_logprobs", r.token_logprobs}});
+      line["text"] = r.text;
+      line["tokens"] = r.tokens;
+      line["score"] = r.score;
+      line["confidence"] = r.confidence;
+      line["token_logprobs"] = r.token_logprobs;
+      lines += dump_line(line);
+      done[key_of(in)] = r.text;
       ++summary.captioned;
     }
     if (std::fwrite(lines.data(), 1, lines.size(), out.get()) != lines.size() ||
         std::fflush(out.get()) != 0)
-      throw IoError(job.output + ": write failed");
+      throw IoError(jsonl + ": write failed");
     progress.update(first + n);
   }
   progress.finish();
+  if (markdown) write_markdown(job.output, job.inputs, done);
   return summary;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <set>
@@ -16,6 +17,7 @@
 #include "commands.hpp"
 #include "ved/default_model.hpp"
 #include "ved/pipeline.hpp"
+#include "ved/processing/postprocess.hpp"
 #include "ved/ved.hpp"
 
 namespace {
@@ -29,10 +31,14 @@ struct CommandHelp {
 
 constexpr CommandHelp kCommands[] = {
     {"caption", R"(caption    [--model DIR] [--args JSON] [--json | --stream] [--batch-size N]
-             [--threads N] [--input DIR_OR_LIST] [--output RESULTS.jsonl [--no-progress]]
-             [IMAGE...]
-             Read each image and print the generated text, one line per image. --input adds a
-             directory's images (recursively, sorted) or a file's list of paths (one a line).
+             [--threads N] [--input DIR_OR_LIST] [--output RESULTS.jsonl|DOC.mmd [--no-progress]]
+             [--dpi N] [--postprocess NAME] [IMAGE_OR_PDF...]
+             Read each image, or each page of a PDF (rendered at --dpi, default 96), and print
+             the generated text, one line per image. --input adds a directory's images and PDFs
+             (recursively, sorted) or a file's list of paths (one a line). --output DOC.mmd
+             writes the pages' text as one Markdown file (results in DOC.mmd.jsonl).
+             --postprocess NAME: none, or nougat (post_process_generation); the default is the
+             checkpoint's (nougat for Nougat's tokenizer, else none).
              --json prints one JSON array ({"image", "text", "sequence", "score",
              "confidence", "token_logprobs"} per image). --output writes one JSON line per
              image instead (or {"image", "error"} for an image that cannot be read) and
@@ -62,6 +68,11 @@ constexpr CommandHelp kCommands[] = {
 )"},
     {"models", R"(models     [--json]
              Say which default model is used and every place it was looked for.
+)"},
+    {"postprocess", R"(postprocess NAME [--no-fix-markdown]
+             Post-process generated text: UTF-8 text on stdin, the result on stdout (nothing
+             added). NAME: none, or nougat (transformers' Nougat post_process_generation;
+             --no-fix-markdown skips its Markdown fixes, i.e. fix_markdown=False). No model.
 )"},
     {"bench", R"(bench      [--model DIR | --config DIR] [--mode encoder|greedy|beam4|batch8] ...
              Time a checkpoint, or a config.json's shapes with random weights
@@ -117,14 +128,16 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   static const std::map<std::string, std::vector<std::string>> allowed = {
-      {"caption", {"model", "args", "input", "output", "batch-size", "threads"}},
+      {"caption",
+       {"model", "args", "input", "output", "batch-size", "threads", "dpi", "postprocess"}},
       {"generate", {"model", "pixel-values", "batch", "args"}},
       {"forward", {"model", "pixel-values", "decoder-input-ids", "out"}},
       {"preprocess", {"model", "out"}},
       {"convert", {"model", "out"}},
       {"tokenize", {"model"}},
       {"detokenize", {"model"}},
-      {"models", {}}};
+      {"models", {}},
+      {"postprocess", {}}};
   // Without --model, a command reads the embedded default model (ved::default_model_dir()).
   static const std::map<std::string, std::vector<std::string>> required = {
       {"caption", {}},
@@ -134,7 +147,8 @@ Args parse(int argc, char** argv) {
       {"convert", {"model", "out"}},
       {"tokenize", {}},
       {"detokenize", {}},
-      {"models", {}}};
+      {"models", {}},
+      {"postprocess", {}}};
   Args a;
   if (argc < 2) throw UsageError("no command given");
   a.command = argv[1];
@@ -158,14 +172,14 @@ Args parse(int argc, char** argv) {
       name = name.substr(0, eq);
     }
     if (name == "json" && !inline_value && a.command != "forward" && a.command != "preprocess" &&
-        a.command != "convert") {
+        a.command != "convert" && a.command != "postprocess") {
       a.json = true;
       continue;
     }
-    if (!inline_value &&
-        ((a.command == "tokenize" && name == "add-special-tokens") ||
-         (a.command == "detokenize" && name == "skip-special-tokens") ||
-         (a.command == "caption" && (name == "stream" || name == "no-progress")))) {
+    if (!inline_value && ((a.command == "tokenize" && name == "add-special-tokens") ||
+                          (a.command == "detokenize" && name == "skip-special-tokens") ||
+                          (a.command == "caption" && (name == "stream" || name == "no-progress")) ||
+                          (a.command == "postprocess" && name == "no-fix-markdown"))) {
       a.flags.insert(name);
       continue;
     }
@@ -310,48 +324,73 @@ int int_option(const Args& a, const std::string& name, int fallback, int min) {
 
 // caption: plain lines or one JSON array on stdout, JSON Lines to a file (--output), or one
 // image's text streamed as it is generated (--stream).
+// A positive number of dots per inch for rendering PDF pages.
+double dpi_option(const Args& a) {
+  if (!a.options.count("dpi")) return ved::PdfDocument::kDefaultDpi;
+  const std::string& text = a.options.at("dpi");
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || !(v > 0 && v <= 2400))
+    throw UsageError("caption: --dpi must be a number in (0, 2400], got '" + text + "'");
+  return v;
+}
+
+// caption: plain lines or one JSON array on stdout, JSON Lines (or Markdown) to a file
+// (--output), or one image's text streamed as it is generated (--stream). PDF inputs are read
+// page by page.
 int run_caption(const Args& a, const std::string& model_dir) {
-  std::vector<std::string> images = a.positional;
+  std::vector<std::string> paths = a.positional;
   if (a.options.count("input")) {
     const auto listed = ved::cli::list_images(a.options.at("input"));
-    images.insert(images.end(), listed.begin(), listed.end());
+    paths.insert(paths.end(), listed.begin(), listed.end());
   }
-  if (images.empty()) throw UsageError("caption: expects at least one IMAGE or --input");
+  if (paths.empty()) throw UsageError("caption: expects at least one IMAGE or --input");
   const bool stream = a.flags.count("stream") > 0;
   const bool to_file = a.options.count("output") > 0;
-  if (stream && (a.json || to_file || images.size() != 1))
-    throw UsageError("caption: --stream takes exactly one IMAGE, without --json or --output");
   if (a.json && to_file) throw UsageError("caption: --output always writes JSON; drop --json");
   if (a.flags.count("no-progress") && !to_file)
     throw UsageError("caption: --no-progress only applies with --output");
   const int batch_size = int_option(a, "batch-size", 8, 1);
+  const double dpi = dpi_option(a);
   if (a.options.count("threads")) ved::set_num_threads(int_option(a, "threads", 0, 1));
   const ved::detail::json kwargs = generate_kwargs(a);
-  const auto pipeline = ved::ImageToText::from_pretrained(model_dir);
+  const std::vector<ved::cli::Input> inputs = ved::cli::expand_inputs(paths);
+  if (stream && (a.json || to_file || inputs.size() != 1))
+    throw UsageError(
+        "caption: --stream takes exactly one IMAGE (or one-page PDF), without --json or --output");
+  auto pipeline = ved::ImageToText::from_pretrained(model_dir);
+  if (a.options.count("postprocess")) pipeline.set_postprocessor(a.options.at("postprocess"));
+  ved::cli::InputLoader loader(dpi);
 
   if (stream) {
-    pipeline.run(ved::load_image(images[0]), kwargs,
+    pipeline.run(loader.load(inputs[0]), kwargs,
                  [](const std::string& piece) { std::cout << piece << std::flush; });
     std::cout << "\n";
     return 0;
   }
   if (to_file) {
     ved::cli::BatchJob job;
-    job.images = std::move(images);
+    job.inputs = inputs;
     job.output = a.options.at("output");
     job.batch_size = batch_size;
     job.progress = ::isatty(STDERR_FILENO) && !a.flags.count("no-progress");
     job.kwargs = kwargs;
+    job.dpi = dpi;
     const ved::cli::BatchSummary s = ved::cli::caption_to_jsonl(pipeline, job);
     std::cerr << "ved: " << s.captioned << " captioned, " << s.failed << " unreadable, "
               << s.skipped << " already in " << job.output << "\n";
     return 0;
   }
   ved::detail::json results = ved::detail::json::array();
-  for (size_t first = 0; first < images.size(); first += static_cast<size_t>(batch_size)) {
-    const size_t n = std::min(images.size() - first, static_cast<size_t>(batch_size));
+  for (size_t first = 0; first < inputs.size(); first += static_cast<size_t>(batch_size)) {
+    const size_t n = std::min(inputs.size() - first, static_cast<size_t>(batch_size));
     std::vector<ved::Image> batch;
-    for (size_t i = 0; i < n; ++i) batch.push_back(ved::load_image(images[first + i]));
+    for (size_t i = 0; i < n; ++i) batch.push_back(loader.load(inputs[first + i]));
     const std::vector<ved::TextResult> out = pipeline.run(batch, kwargs);
     const size_t per_image = out.size() / n;
     for (size_t i = 0; i < out.size(); ++i) {
@@ -359,12 +398,15 @@ int run_caption(const Args& a, const std::string& model_dir) {
         std::cout << out[i].text << "\n";
         continue;
       }
-      results.push_back({{"image", images[first + i / per_image]},
-                         {"text", out[i].text},
-                         {"sequence", out[i].tokens},
-                         {"score", out[i].score},
-                         {"confidence", out[i].confidence},
-                         {"token_logprobs", out[i].token_logprobs}});
+      const ved::cli::Input& in = inputs[first + i / per_image];
+      ved::detail::json r = {{"image", in.path}};
+      if (in.page >= 0) r["page"] = in.page + 1;
+      r["text"] = out[i].text;
+      r["sequence"] = out[i].tokens;
+      r["score"] = out[i].score;
+      r["confidence"] = out[i].confidence;
+      r["token_logprobs"] = out[i].token_logprobs;
+      results.push_back(std::move(r));
     }
   }
   if (a.json)
@@ -403,8 +445,27 @@ int run_models(const Args& a) {
   return 0;
 }
 
+// ved postprocess NAME: generated text on stdin, the post-processed text on stdout, byte for
+// byte (no newline added). Needs no model.
+int run_postprocess(const Args& a) {
+  if (a.positional.size() != 1)
+    throw UsageError("postprocess: expects exactly one NAME (none or nougat)");
+  ved::PostprocessOptions options;
+  options.nougat.fix_markdown = a.flags.count("no-fix-markdown") == 0;
+  const std::vector<std::string>& names = ved::postprocessor_names();
+  if (std::find(names.begin(), names.end(), a.positional[0]) == names.end())
+    ved::postprocess(a.positional[0], "", options);  // throws, naming the known ones
+  const std::string text{std::istreambuf_iterator<char>(std::cin),
+                         std::istreambuf_iterator<char>()};
+  const std::string out = ved::postprocess(a.positional[0], text, options);
+  std::cout.write(out.data(), static_cast<std::streamsize>(out.size()));
+  std::cout.flush();
+  return std::cout ? 0 : 1;
+}
+
 int run(const Args& a) {
   if (a.command == "models") return run_models(a);
+  if (a.command == "postprocess") return run_postprocess(a);
   const std::string model_dir =
       a.options.count("model") ? a.options.at("model") : ved::default_model_dir();
   if (a.command == "tokenize" || a.command == "detokenize") return run_tokenizer(a, model_dir);

@@ -124,13 +124,38 @@ TEST_P(ModelParity, ConcurrentGenerateSharesOneModel) {
         << cases[i]["name"];
 }
 
+// facebook/nougat-shaped: config.json has no special ids at its top level and none names a
+// decoder_start_token_id, so the defaults come from generation_config.json and generation starts
+// with bos; its forced_eos_token_id ends every case that reaches its length limit.
+TEST(NougatShapedModel, SpecialTokensComeFromGenerationConfig) {
+  const Fixture f("models/nougat-donutswin-mbart");
+  const auto model = VisionEncoderDecoderModel::from_pretrained(f.dir);
+  const GenerationConfig& g = model.generation_config();
+  const auto& want = f.meta["special_tokens"];
+  EXPECT_FALSE(g.decoder_start_token_id.has_value());
+  ASSERT_TRUE(g.bos_token_id.has_value());
+  EXPECT_EQ(*g.bos_token_id, want["bos_token_id"].get<int64_t>());
+  ASSERT_TRUE(g.pad_token_id.has_value());
+  EXPECT_EQ(*g.pad_token_id, want["pad_token_id"].get<int64_t>());
+  EXPECT_EQ(g.eos_token_id, (std::vector<int64_t>{want["eos_token_id"].get<int64_t>()}));
+  EXPECT_EQ(
+      g.forced_eos_token_ids,
+      (std::vector<int64_t>{f.meta["generation_defaults"]["forced_eos_token_id"].get<int64_t>()}));
+  const ResolvedTokens t = resolve_special_tokens(g, f.meta["vocab_size"].get<int64_t>());
+  EXPECT_EQ(t.decoder_start, want["decoder_start_token_id"].get<int64_t>());
+  // Every case starts with that token.
+  for (const auto& c : f.meta["generate"])
+    for (const auto& row : c["sequences"]) EXPECT_EQ(row[0], t.decoder_start) << c["name"];
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, ModelParity,
     ::testing::Values("models/vit-gpt2", "models/vit-gpt2-proj", "models/swin-gpt2",
                       "variants/models/vit-gpt2-f16", "models/vit-bert", "models/vit-trocr",
                       "variants/models/vit-trocr-bf16", "models/deit-trocr", "models/beit-roberta",
-                      "models/donutswin-mbart", "variants/models/vit-gpt2-bin",
-                      "variants/models/vit-bert-bin-sharded", "variants/models/deit-trocr-bin"),
+                      "models/donutswin-mbart", "models/nougat-donutswin-mbart",
+                      "variants/models/vit-gpt2-bin", "variants/models/vit-bert-bin-sharded",
+                      "variants/models/deit-trocr-bin"),
     [](const auto& info) {
       std::string n = info.param.substr(info.param.rfind('/') + 1);
       for (auto& ch : n)

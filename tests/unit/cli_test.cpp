@@ -104,6 +104,22 @@ TEST(Cli, PreprocessMatchesTransformers) {
   fs::remove(out);
 }
 
+TEST(Cli, PreprocessNougatFolder) {
+  // A Nougat processor folder: crop_margin, resize, thumbnail and pad, exact with transformers.
+  const std::string dir = test::fixture("images/nougat-112x84");
+  const std::string out = temp_file("nougat_pixels.safetensors");
+  const Result r = ved_cli({"preprocess", "--model", dir, "--out", out,
+                            test::fixture("images/inputs/page_offwhite_300x400.png")});
+  ASSERT_EQ(r.status, 0) << r.out;
+  const Tensor<float> got = SafetensorsFile::open(out)->tensor<float>("pixel_values");
+  EXPECT_EQ(got.shape(), (Shape{1, 3, 112, 84}));
+  EXPECT_TRUE(test::all_close(got,
+                              SafetensorsFile::open(dir + "/expected.safetensors")
+                                  ->tensor<float>("page_offwhite_300x400.png"),
+                              1e-6, 0));
+  fs::remove(out);
+}
+
 TEST(Cli, CaptionRunsTheWholePipeline) {
   const Result r = ved_cli({"caption", "--model", kDemo, "--json", "--args",
                             R"({"max_new_tokens": 12})", kImage, kImage});

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -133,6 +134,21 @@ TEST(ImageProcessorParity, BeitBase) {
 TEST(ImageProcessorParity, DonutSmall) {
   double worst = 0;
   EXPECT_EQ(check_processor_dir("donut-small", "DonutImageProcessor", &worst), 6);
+}
+
+TEST(ImageProcessorParity, Nougat112x84) {
+  double worst = 0;
+  EXPECT_EQ(check_processor_dir("nougat-112x84", "NougatImageProcessor", &worst), 11);
+}
+
+TEST(ImageProcessorParity, NougatAlignBicubic) {
+  double worst = 0;
+  EXPECT_EQ(check_processor_dir("nougat-align-bicubic", "NougatImageProcessor", &worst), 6);
+}
+
+TEST(ImageProcessorParity, NougatNoCrop) {
+  double worst = 0;
+  EXPECT_EQ(check_processor_dir("nougat-no-crop", "NougatImageProcessor", &worst), 7);
 }
 
 TEST(ImageProcessor, BatchEqualsSingles) {
@@ -309,6 +325,143 @@ TEST(ImageProcessor, DonutPadsSmallImagesAndRejectsLargeOnesWithoutThumbnail) {
     for (int x = 0; x < 6; ++x)
       EXPECT_EQ(out.row(y)[x * 3], (y >= 3 && y < 5 && x >= 1 && x < 4) ? 255 : 0) << y << "," << x;
   EXPECT_THROW(p.prepare(Image(7, 2)), ved::InvalidArgument);
+}
+
+Image filled(int w, int h, uint8_t v) {
+  Image img(w, h);
+  std::fill(img.rgb.begin(), img.rgb.end(), v);
+  return img;
+}
+
+void set_pixel(Image& img, int x, int y, uint8_t r, uint8_t g, uint8_t b) {
+  uint8_t* p = img.row(y) + x * 3;
+  p[0] = r, p[1] = g, p[2] = b;
+}
+
+TEST(ImageProcessor, NougatDefaultsAndNames) {
+  // NougatImageProcessor.__init__'s defaults.
+  const ImageProcessor p = ImageProcessor::from_json(
+      json{{"image_processor_type", "NougatImageProcessor"}}, "nougat.json");
+  EXPECT_EQ(p.kind(), ImageProcessor::Kind::Nougat);
+  EXPECT_EQ(p.size(), (ved::ImageSize{896, 672}));
+  EXPECT_EQ(p.resample(), Resample::Bilinear);
+  EXPECT_TRUE(p.do_crop_margin());
+  EXPECT_TRUE(p.do_thumbnail());
+  EXPECT_FALSE(p.do_align_long_axis());
+  EXPECT_TRUE(p.do_pad());
+  EXPECT_EQ(p.image_mean(), (std::array<double, 3>{0.485, 0.456, 0.406}));
+  EXPECT_EQ(p.image_std(), (std::array<double, 3>{0.229, 0.224, 0.225}));
+  EXPECT_EQ(p.output_size(), (ved::ImageSize{896, 672}));
+  // A legacy feature_extractor_type is renamed as AutoImageProcessor does; a [h, w] list is
+  // (height, width) for Nougat, unlike Donut's [w, h].
+  const ImageProcessor legacy = ImageProcessor::from_json(
+      json{{"feature_extractor_type", "NougatFeatureExtractor"}, {"size", {80, 60}}},
+      "legacy.json");
+  EXPECT_EQ(legacy.type_name(), "NougatImageProcessor");
+  EXPECT_EQ(legacy.size(), (ved::ImageSize{80, 60}));
+  const ImageProcessor fast = ImageProcessor::from_json(
+      json{{"image_processor_type", "NougatImageProcessorFast"}, {"size", 64}}, "fast.json");
+  EXPECT_EQ(fast.kind(), ImageProcessor::Kind::Nougat);
+  EXPECT_EQ(fast.size(), (ved::ImageSize{64, 64}));
+  // Other processors never crop margins.
+  EXPECT_FALSE(
+      ImageProcessor::from_json(json{{"image_processor_type", "DonutImageProcessor"}}, "donut.json")
+          .do_crop_margin());
+}
+
+TEST(ImageProcessorErrors, NougatBadConfigs) {
+  const std::string file = "bad/preprocessor_config.json";
+  auto with = [](const char* key, const json& v) {
+    json j = {{"image_processor_type", "NougatImageProcessor"}};
+    j[key] = v;
+    return j;
+  };
+  expect_config_error<ved::ConfigError>(with("size", 0), {file, "size"});
+  expect_config_error<ved::ConfigError>(with("size", -3), {file, "size"});
+  expect_config_error<ved::ConfigError>(with("size", {{"height", 0}, {"width", 84}}),
+                                        {file, "size", "height", "got 0"});
+  expect_config_error<ved::ConfigError>(with("size", {{"height", 112}, {"width", -84}}),
+                                        {file, "size", "width", "-84"});
+  expect_config_error<ved::ConfigError>(with("size", {{"shortest_edge", 112}}), {file, "size"});
+  expect_config_error<ved::ConfigError>(with("size", {{"height", 65535}, {"width", 65535}}),
+                                        {file, "size"});
+  expect_config_error<ved::ConfigError>(with("resample", 9), {file, "resample", "9"});
+  expect_config_error<ved::ConfigError>(with("resample", -1), {file, "resample"});
+  expect_config_error<ved::ConfigError>(with("resample", "bicubic"), {file, "resample"});
+  expect_config_error<ved::ConfigError>(with("do_crop_margin", "true"), {file, "do_crop_margin"});
+  expect_config_error<ved::ConfigError>(with("do_align_long_axis", 1),
+                                        {file, "do_align_long_axis"});
+  expect_config_error<ved::ConfigError>(with("image_std", {0.229, 0.0, 0.225}),
+                                        {file, "image_std"});
+}
+
+TEST(ImageProcessor, NougatCropMarginUsesTheStretchedGreyImage) {
+  // Two black pixels on white: the box spans them inclusively.
+  Image dots = filled(48, 36, 255);
+  set_pixel(dots, 5, 4, 0, 0, 0);
+  set_pixel(dots, 30, 21, 0, 0, 0);
+  const Image box = ved::detail::crop_margin_rgb(dots);
+  EXPECT_EQ(box.width, 26);
+  EXPECT_EQ(box.height, 18);
+  EXPECT_EQ(box.row(0)[0], 0);
+  EXPECT_EQ(box.row(17)[25 * 3], 0);
+  // The same on an off-white page with grey ink and a light mark: 205 is above 200 but below it
+  // after the stretch (205 - 100) / (240 - 100) * 255 = 191.25, so it widens the box.
+  Image page = filled(40, 30, 240);
+  set_pixel(page, 10, 10, 100, 100, 100);
+  set_pixel(page, 35, 2, 205, 205, 205);
+  const Image crop = ved::detail::crop_margin_rgb(page);
+  EXPECT_EQ(crop.width, 26);
+  EXPECT_EQ(crop.height, 9);
+  // A mark at 215 stretches to 209.5: not ink.
+  set_pixel(page, 35, 2, 215, 215, 215);
+  const Image one = ved::detail::crop_margin_rgb(page);
+  EXPECT_EQ(one.width, 1);
+  EXPECT_EQ(one.height, 1);
+  EXPECT_EQ(one.rgb, (std::vector<uint8_t>{100, 100, 100}));
+  // Luma is PIL's: pure green (38470 * 255 + 0x8000) >> 16 = 150 is ink next to white, and a
+  // colour pair with equal luma is a one-colour page.
+  EXPECT_EQ(ved::detail::pil_luma(std::vector<uint8_t>{0, 255, 0}.data()), 150);
+  EXPECT_EQ(ved::detail::pil_luma(std::vector<uint8_t>{255, 255, 255}.data()), 255);
+  EXPECT_EQ(ved::detail::pil_luma(std::vector<uint8_t>{1, 0, 0}.data()), 0);
+}
+
+TEST(ImageProcessor, NougatDegenerateImagesDoNotCrash) {
+  const ImageProcessor p = ImageProcessor::from_pretrained(kImages + "/nougat-112x84");
+  const ImageProcessor aligned = ImageProcessor::from_pretrained(kImages + "/nougat-align-bicubic");
+  Image ink_row = filled(9, 1, 255);
+  set_pixel(ink_row, 4, 0, 0, 0, 0);
+  Image ink_col = filled(1, 7, 255);
+  set_pixel(ink_col, 0, 6, 10, 10, 10);
+  Image one_dot = filled(30, 20, 255);
+  set_pixel(one_dot, 29, 19, 0, 0, 0);
+  const std::vector<Image> images = {filled(1, 1, 0),
+                                     filled(1, 1, 255),
+                                     filled(17, 1, 128),
+                                     filled(1, 17, 3),
+                                     filled(64, 48, 77),
+                                     ink_row,
+                                     ink_col,
+                                     one_dot};
+  for (const ImageProcessor* proc : {&p, &aligned}) {
+    for (const Image& img : images) {
+      SCOPED_TRACE(std::to_string(img.width) + "x" + std::to_string(img.height));
+      const ved::Tensor<float> t = proc->preprocess(img);
+      ASSERT_EQ(t.dim(2), proc->size().height);
+      ASSERT_EQ(t.dim(3), proc->size().width);
+      for (float v : t) ASSERT_TRUE(std::isfinite(v));
+    }
+  }
+  // A one-colour image is kept whole; its one-pixel version is upscaled and padded centrally.
+  const Image flat = p.prepare(filled(1, 1, 200));
+  ASSERT_EQ(flat.width, 84);
+  ASSERT_EQ(flat.height, 112);
+  EXPECT_EQ(flat.row(0)[0], 0);     // padding
+  EXPECT_EQ(flat.row(56)[0], 200);  // the 84x84 square sits at top (112 - 84) // 2 = 14
+  // A very long single ink row needs a resize beyond the image limits: an error, not a crash.
+  Image strip = filled(4000, 3, 255);
+  for (int x = 0; x < 4000; ++x) set_pixel(strip, x, 1, 0, 0, 0);
+  EXPECT_THROW(p.preprocess(strip), ved::InvalidArgument);
 }
 
 TEST(ImageProcessor, CenterCropPadsWithCeilOffset) {

@@ -351,12 +351,36 @@ inline char32_t compose_pair(char32_t first, char32_t second) {
 
 }  // namespace unicode_internal
 
-// unicodedata.normalize("NFD", s): full canonical decomposition, then the canonical ordering
-// of combining marks (a stable sort of each run of non-starters by combining class).
-inline std::u32string nfd(std::u32string_view s) {
-  std::u32string out;
-  out.reserve(s.size());
-  for (char32_t c : s) unicode_internal::append_canonical_decomposition(out, c);
+namespace unicode_internal {
+
+// Full compatibility decomposition: NFKD applies the compatibility mappings and the canonical
+// ones, each recursively.
+inline void append_compatibility_decomposition(std::u32string& out, char32_t cp) {
+  if (cp >= 0xA0 && cp <= kMaxCodepoint) {
+    const auto* begin = std::begin(kCompatibilityDecompositions);
+    const auto* end = std::end(kCompatibilityDecompositions);
+    const auto* it = std::lower_bound(
+        begin, end, static_cast<std::uint32_t>(cp),
+        [](const CompatibilityDecomposition& d, std::uint32_t c) { return d.cp < c; });
+    if (it != end && it->cp == cp) {
+      for (std::size_t k = 0; k < it->length; ++k)
+        append_compatibility_decomposition(out, kCompatibilityDecompositionData[it->offset + k]);
+      return;
+    }
+    std::u32string canonical;
+    append_canonical_decomposition(canonical, cp);
+    if (canonical.size() != 1 || canonical[0] != cp) {
+      // A canonical mapping's parts may themselves have compatibility mappings.
+      for (char32_t c : canonical) append_compatibility_decomposition(out, c);
+      return;
+    }
+  }
+  out += cp;
+}
+
+// The canonical ordering of combining marks: a stable sort of each run of non-starters by
+// combining class.
+inline void canonical_order(std::u32string& out) {
   for (std::size_t i = 0; i < out.size();) {
     if (canonical_combining_class(out[i]) == 0) {
       ++i;
@@ -370,13 +394,11 @@ inline std::u32string nfd(std::u32string_view s) {
                      });
     i = j;
   }
-  return out;
 }
 
-// unicodedata.normalize("NFC", s): NFD, then canonical composition of each character with the
-// last starter when nothing between them blocks it (UAX #15's reference algorithm).
-inline std::u32string nfc(std::u32string_view s) {
-  std::u32string d = nfd(s);
+// Canonical composition of a decomposed string (UAX #15's reference algorithm): each character
+// combines with the last starter when nothing between them blocks it.
+inline std::u32string compose(std::u32string d) {
   if (d.empty()) return d;
   std::size_t starter = 0;
   int last_class = canonical_combining_class(d[0]);
@@ -385,8 +407,7 @@ inline std::u32string nfc(std::u32string_view s) {
   for (std::size_t i = 1; i < d.size(); ++i) {
     const char32_t c = d[i];
     const int c_class = canonical_combining_class(c);
-    const char32_t composite =
-        last_class == 256 ? 0 : unicode_internal::compose_pair(d[starter], c);
+    const char32_t composite = last_class == 256 ? 0 : compose_pair(d[starter], c);
     if (composite != 0 && (last_class < c_class || last_class == 0)) {
       d[starter] = composite;
       continue;
@@ -397,6 +418,38 @@ inline std::u32string nfc(std::u32string_view s) {
   }
   d.resize(kept);
   return d;
+}
+
+}  // namespace unicode_internal
+
+// unicodedata.normalize("NFD", s): full canonical decomposition, then the canonical ordering
+// of combining marks (a stable sort of each run of non-starters by combining class).
+inline std::u32string nfd(std::u32string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  for (char32_t c : s) unicode_internal::append_canonical_decomposition(out, c);
+  unicode_internal::canonical_order(out);
+  return out;
+}
+
+// unicodedata.normalize("NFKD", s): like NFD with the compatibility mappings too (ﬁ -> fi,
+// ½ -> 1⁄2, full-width forms -> ASCII).
+inline std::u32string nfkd(std::u32string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  for (char32_t c : s) unicode_internal::append_compatibility_decomposition(out, c);
+  unicode_internal::canonical_order(out);
+  return out;
+}
+
+// unicodedata.normalize("NFC", s): NFD, then canonical composition.
+inline std::u32string nfc(std::u32string_view s) {
+  return unicode_internal::compose(nfd(s));
+}
+
+// unicodedata.normalize("NFKC", s): NFKD, then canonical composition.
+inline std::u32string nfkc(std::u32string_view s) {
+  return unicode_internal::compose(nfkd(s));
 }
 
 // UTF-8 <-> code points, with invalid bytes as markers (see kInvalidByteBase).

@@ -9,6 +9,7 @@
 //   DeiTImageProcessor   ... then center crop to crop_size (zero padding where the crop is larger)
 //   BeitImageProcessor   same as DeiT
 //   DonutImageProcessor  align long axis, resize shorter side, thumbnail, centred zero pad, ...
+//   NougatImageProcessor crop the page margins, then Donut's steps (own defaults)
 //
 // Every geometric step works on uint8 RGB through the PIL-exact resampler in resize.hpp, then
 // pixels become float32 exactly as numpy computes them: float32(u * rescale_factor (in float64)),
@@ -62,6 +63,45 @@ inline Image center_crop_rgb(const Image& in, int crop_h, int crop_w) {
   return out;
 }
 
+// PIL's convert("L") of one RGB pixel (ITU-R 601-2 luma in 16-bit fixed point, Convert.c).
+inline uint8_t pil_luma(const uint8_t* rgb) {
+  return static_cast<uint8_t>((rgb[0] * 19595 + rgb[1] * 38470 + rgb[2] * 7471 + 0x8000) >> 16);
+}
+
+// NougatImageProcessor.crop_margin: crop to the bounding box of the "ink" of the page. Ink is
+// decided on PIL's grey image after a min-max stretch, g = (v - min) / (max - min) * 255 in
+// float64, and g < `threshold`; the stretch is what lets a light mark on an off-white page count.
+// A one-colour image has no contrast to stretch and is returned unchanged (transformers does the
+// same rather than divide by zero). Otherwise the darkest value stretches to 0, so there is always
+// at least one ink pixel and the box is never empty.
+inline Image crop_margin_rgb(const Image& in, int threshold = 200) {
+  const size_t n = static_cast<size_t>(in.width) * in.height;
+  std::vector<uint8_t> gray(n);
+  uint8_t lo = 255, hi = 0;
+  for (size_t i = 0; i < n; ++i) {
+    gray[i] = pil_luma(&in.rgb[i * 3]);
+    lo = std::min(lo, gray[i]);
+    hi = std::max(hi, gray[i]);
+  }
+  if (lo == hi) return in;
+  // Whether each grey value is ink, with numpy's float64 arithmetic (divide, then multiply).
+  std::array<bool, 256> ink{};
+  for (int v = lo; v <= hi; ++v)
+    ink[v] = static_cast<double>(v - lo) / static_cast<double>(hi - lo) * 255.0 < threshold;
+  int x0 = in.width, y0 = in.height, x1 = -1, y1 = -1;
+  for (int y = 0; y < in.height; ++y) {
+    const uint8_t* g = &gray[static_cast<size_t>(y) * in.width];
+    for (int x = 0; x < in.width; ++x)
+      if (ink[g[x]]) x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = y;
+  }
+  const int w = x1 - x0 + 1, h = y1 - y0 + 1;
+  Image out(w, h);
+  for (int y = 0; y < h; ++y)
+    std::memcpy(out.row(y), in.row(y0 + y) + static_cast<size_t>(x0) * 3,
+                static_cast<size_t>(w) * 3);
+  return out;
+}
+
 // Zero padding to out_h x out_w with the image at (top, left).
 inline Image pad_rgb(const Image& in, int out_h, int out_w, int top, int left) {
   Image out(out_w, out_h);
@@ -75,7 +115,7 @@ inline Image pad_rgb(const Image& in, int out_h, int out_w, int top, int left) {
 
 class ImageProcessor {
  public:
-  enum class Kind { ViT, DeiT, Beit, Donut };
+  enum class Kind { ViT, DeiT, Beit, Donut, Nougat };
 
   // Reads `dir`/preprocessor_config.json (or `dir` itself when it is a file).
   static ImageProcessor from_pretrained(const std::string& dir) {
@@ -100,28 +140,41 @@ class ImageProcessor {
       p.kind_ = Kind::Beit;
     } else if (p.type_name_ == "DonutImageProcessor") {
       p.kind_ = Kind::Donut;
+    } else if (p.type_name_ == "NougatImageProcessor") {
+      // transformers has no NougatFeatureExtractor class; a legacy `feature_extractor_type`
+      // "NougatFeatureExtractor" still maps here, as AutoImageProcessor renames it.
+      p.kind_ = Kind::Nougat;
     } else {
       throw ConfigError(source + ": unsupported image_processor_type '" + p.type_name_ +
                         "' (supported: ViTImageProcessor, DeiTImageProcessor, BeitImageProcessor, "
-                        "DonutImageProcessor)");
+                        "DonutImageProcessor, NougatImageProcessor)");
     }
 
     // Defaults are those of each class's __init__ in transformers.
-    const bool donut = p.kind_ == Kind::Donut;
+    const bool nougat = p.kind_ == Kind::Nougat;
+    const bool donut = p.kind_ == Kind::Donut || nougat;  // Nougat runs Donut's steps
     const bool crops = p.kind_ == Kind::DeiT || p.kind_ == Kind::Beit;
     ImageSize default_size{224, 224};
     Resample default_resample = Resample::Bilinear;
+    std::array<double, 3> default_mean{0.5, 0.5, 0.5}, default_std{0.5, 0.5, 0.5};
     if (crops) default_size = {256, 256}, default_resample = Resample::Bicubic;
     if (donut) default_size = {2560, 1920};
+    if (nougat) {
+      default_size = {896, 672};
+      default_mean = {0.485, 0.456, 0.406};  // IMAGENET_DEFAULT_MEAN / _STD
+      default_std = {0.229, 0.224, 0.225};
+    }
 
     p.do_resize_ = detail::get_or<bool>(j, "do_resize", true, source);
-    p.size_ = parse_size(j, "size", default_size, donut, source);
+    // Only Donut keeps its feature extractor's [width, height] list; Nougat's get_size_dict reads
+    // a list as [height, width].
+    p.size_ = parse_size(j, "size", default_size, p.kind_ == Kind::Donut, source);
     p.resample_ = parse_resample(j, default_resample, source);
     p.do_rescale_ = detail::get_or<bool>(j, "do_rescale", true, source);
     p.rescale_factor_ = detail::get_or<double>(j, "rescale_factor", 1.0 / 255.0, source);
     p.do_normalize_ = detail::get_or<bool>(j, "do_normalize", true, source);
-    p.image_mean_ = parse_channels(j, "image_mean", 0.5, source);
-    p.image_std_ = parse_channels(j, "image_std", 0.5, source);
+    p.image_mean_ = parse_channels(j, "image_mean", default_mean, source);
+    p.image_std_ = parse_channels(j, "image_std", default_std, source);
     if (crops) {
       p.do_center_crop_ = detail::get_or<bool>(j, "do_center_crop", true, source);
       p.crop_size_ = parse_size(j, "crop_size", {224, 224}, false, source);
@@ -131,6 +184,7 @@ class ImageProcessor {
       p.do_align_long_axis_ = detail::get_or<bool>(j, "do_align_long_axis", false, source);
       p.do_pad_ = detail::get_or<bool>(j, "do_pad", true, source);
     }
+    if (nougat) p.do_crop_margin_ = detail::get_or<bool>(j, "do_crop_margin", true, source);
     // Every image is resized to `size` (or padded to it): a hostile config asking for 65535 x
     // 65535 would make each preprocess() allocate 51 GB of floats.
     const int64_t max_pixels = std::min<int64_t>(limits().max_image_pixels, kMaxImagePixels);
@@ -198,12 +252,12 @@ class ImageProcessor {
     return preprocess(std::vector<Image>{image});
   }
 
-  // The uint8 image after the geometric steps (align, resize, thumbnail, crop, pad), i.e. right
-  // before rescale and normalize.
+  // The uint8 image after the geometric steps (crop margin, align, resize, thumbnail, crop, pad),
+  // i.e. right before rescale and normalize.
   Image prepare(const Image& image) const {
     detail::check_rgb_image(image, "ImageProcessor::prepare");
     Image img = image;
-    if (kind_ == Kind::Donut) return prepare_donut(std::move(img));
+    if (kind_ == Kind::Donut || kind_ == Kind::Nougat) return prepare_document(std::move(img));
     if (do_resize_) img = resize_image(img, size_.width, size_.height, resample_);
     if (do_center_crop_) img = detail::center_crop_rgb(img, crop_size_.height, crop_size_.width);
     return img;
@@ -211,7 +265,7 @@ class ImageProcessor {
 
   // Height x width of pixel_values when it does not depend on the input, else {0, 0}.
   ImageSize output_size() const {
-    if (kind_ == Kind::Donut) return do_pad_ ? size_ : ImageSize{};
+    if (kind_ == Kind::Donut || kind_ == Kind::Nougat) return do_pad_ ? size_ : ImageSize{};
     if (do_center_crop_) return crop_size_;
     return do_resize_ ? size_ : ImageSize{};
   }
@@ -232,6 +286,7 @@ class ImageProcessor {
   bool do_thumbnail() const { return do_thumbnail_; }
   bool do_align_long_axis() const { return do_align_long_axis_; }
   bool do_pad() const { return do_pad_; }
+  bool do_crop_margin() const { return do_crop_margin_; }
 
  private:
   ImageProcessor() = default;
@@ -309,9 +364,10 @@ class ImageProcessor {
 
   // A number or a list of 3 numbers (one per channel), as in HF's normalize.
   static std::array<double, 3> parse_channels(const detail::json& j, const char* key,
-                                              double fallback, const std::string& source) {
+                                              const std::array<double, 3>& fallback,
+                                              const std::string& source) {
     auto it = j.find(key);
-    if (it == j.end() || it->is_null()) return {fallback, fallback, fallback};
+    if (it == j.end() || it->is_null()) return fallback;
     const std::string where = source + ": field '" + key + "'";
     auto finite = [&](const detail::json& x, const std::string& at) {
       if (!std::isfinite(x.get<double>()))
@@ -335,8 +391,11 @@ class ImageProcessor {
     return out;
   }
 
-  Image prepare_donut(Image img) const {
+  // Donut's steps, which Nougat shares after its crop_margin (both classes implement align,
+  // resize, thumbnail and pad identically).
+  Image prepare_document(Image img) const {
     const int H = size_.height, W = size_.width;
+    if (do_crop_margin_) img = detail::crop_margin_rgb(img);
     if (do_align_long_axis_ &&
         ((W < H && img.width > img.height) || (W > H && img.width < img.height)))
       img = transpose_image(img, Transpose::Rotate270);  // np.rot90(img, 3): 90 deg clockwise
@@ -396,6 +455,7 @@ class ImageProcessor {
   bool do_thumbnail_ = false;
   bool do_align_long_axis_ = false;
   bool do_pad_ = false;
+  bool do_crop_margin_ = false;
 };
 
 }  // namespace ved

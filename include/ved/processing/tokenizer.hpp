@@ -10,6 +10,9 @@
 // SentencePiece) only supplies the model part: `_tokenize`, the vocabulary, and
 // `convert_tokens_to_string`.
 //
+// FastTokenizer (fast_tokenizer.hpp) implements the same interface for a tokenizer.json, the way
+// transformers' PreTrainedTokenizerFast runs it.
+//
 // Every method is const and safe to call from several threads at once.
 
 #include <array>
@@ -444,7 +447,9 @@ struct TokenizerInitArgs {
   std::vector<SpecialTokenArg> additional_special_tokens;
   std::map<int64_t, AddedToken> added_tokens_decoder;
 
-  static TokenizerInitArgs load(const std::string& dir) {
+  // `with_fast_added_tokens`: whether a legacy folder's tokenizer.json contributes its
+  // `added_tokens` (a fast tokenizer reads them from that file itself).
+  static TokenizerInitArgs load(const std::string& dir, bool with_fast_added_tokens = true) {
     using detail::json;
     TokenizerInitArgs a;
     a.dir = dir;
@@ -467,7 +472,7 @@ struct TokenizerInitArgs {
         a.added_tokens_decoder[id] = std::move(t);
       }
     } else {
-      load_legacy_files(a, added_tokens_map);
+      load_legacy_files(a, added_tokens_map, with_fast_added_tokens);
     }
 
     for (int r = 0; r < kNumSpecialTokenRoles; ++r) {
@@ -509,7 +514,8 @@ struct TokenizerInitArgs {
   }
 
   static void load_legacy_files(TokenizerInitArgs& a,
-                                std::map<std::string, AddedToken>& added_tokens_map) {
+                                std::map<std::string, AddedToken>& added_tokens_map,
+                                bool with_fast_added_tokens) {
     using detail::json;
     const std::string map_path = detail::join_path(a.dir, detail::kSpecialTokensMapFile);
     if (detail::is_regular_file(map_path)) {
@@ -559,7 +565,7 @@ struct TokenizerInitArgs {
     }
 
     const std::string fast_path = detail::join_path(a.dir, detail::kTokenizerJsonFile);
-    if (detail::is_regular_file(fast_path)) {
+    if (with_fast_added_tokens && detail::is_regular_file(fast_path)) {
       const json fast = detail::read_json_file(fast_path);
       auto list = fast.is_object() ? fast.find("added_tokens") : fast.end();
       if (fast.is_object() && list != fast.end() && !list->is_null()) {

@@ -3,12 +3,14 @@
 // Reading Hugging Face fast-tokenizer files (tokenizer.json) for the slow tokenizers, and the
 // special-token defaults every tokenizer class applies.
 //
-// ved runs transformers' *slow* algorithms. A folder that ships only tokenizer.json is read by
-// mapping its pipeline (normalizer, pre-tokenizer, model, post-processor, decoder) onto the
-// settings of the matching slow tokenizer: a WordPiece model with BertNormalizer and
-// BertPreTokenizer becomes a BertTokenizer, a Unigram model with Precompiled/Metaspace becomes a
-// SentencePiece model. A component that has no slow equivalent is a ved::ConfigError naming its
-// type rather than a silently different tokenization.
+// A tokenizer.json normally runs on FastTokenizer (fast_tokenizer.hpp), which implements the
+// Rust pipeline itself. The slow tokenizers can also read one by mapping its pipeline
+// (normalizer, pre-tokenizer, model, post-processor, decoder) onto their own settings: a
+// WordPiece model with BertNormalizer and BertPreTokenizer becomes a BertTokenizer, a Unigram
+// model with Precompiled/Metaspace becomes a SentencePiece model. AutoTokenizer uses that for the
+// folders listed in auto_tokenizer.hpp (SentencePiece pipelines above all, whose Precompiled
+// normalizer the engine lacks). There, a component that has no slow equivalent is a
+// ved::ConfigError naming its type rather than a silently different tokenization.
 
 #include <array>
 #include <cstddef>
