@@ -75,12 +75,7 @@ inline std::u32string to_u32(std::string_view s) {
   return out;
 }
 
-inline std::string to_utf8(std::u32string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char32_t c : s) detail::append_utf8(out, c);
-  return out;
-}
+using detail::to_utf8;
 
 // len() of valid UTF-8 text.
 inline size_t length(std::string_view s) {

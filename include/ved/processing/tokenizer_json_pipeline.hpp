@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "ved/detail/byte_level.hpp"
 #include "ved/detail/json.hpp"
 #include "ved/detail/regex.hpp"
 #include "ved/detail/unicode.hpp"
@@ -644,91 +645,20 @@ class PreTokenizer {
   virtual void pre_tokenize(std::vector<Split>& splits) const = 0;
 };
 
-// GPT-2's bytes_to_unicode: every byte as a printable character (a space is 'Ġ').
-struct ByteSymbols {
-  std::string byte_to_utf8[256];
-  int char_to_byte[0x100 + 68];  // -1: not a byte symbol; every symbol is below U+0144
-
-  ByteSymbols() {
-    int extra = 0;
-    for (int& b : char_to_byte) b = -1;
-    for (int b = 0; b < 256; ++b) {
-      const bool printable =
-          (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-      const char32_t c =
-          printable ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + extra++);
-      append_utf8(byte_to_utf8[b], c);
-      char_to_byte[c] = b;
-    }
-  }
-  int byte_of(char32_t c) const {
-    return c < sizeof(char_to_byte) / sizeof(char_to_byte[0]) ? char_to_byte[c] : -1;
-  }
-};
-
-inline const ByteSymbols& byte_symbols() {
-  static const ByteSymbols symbols;
-  return symbols;
-}
-
-// The pieces GPT-2's regex finds,
-//   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-// as byte spans covering `s`.
+// The pieces GPT-2's regex finds (detail/byte_level.hpp), as byte spans covering `s`.
 inline std::vector<std::pair<std::size_t, std::size_t>> byte_level_spans(std::string_view s) {
-  enum : unsigned char { kLetter, kNumber, kSpace, kOther };
-  std::vector<std::size_t> offsets;
-  std::vector<char32_t> chars;
-  std::vector<unsigned char> cls;
-  for (std::size_t pos = 0; pos < s.size();) {
-    char32_t cp = 0;
-    const std::size_t n = char_at(s, pos, cp);
-    offsets.push_back(pos);
-    chars.push_back(cp);
-    cls.push_back(is_unicode_letter(cp)        ? kLetter
-                  : is_unicode_number(cp)      ? kNumber
-                  : is_unicode_white_space(cp) ? kSpace
-                                               : kOther);
-    pos += n;
-  }
-  const std::size_t n = chars.size();
-  offsets.push_back(s.size());
-  auto match_at = [&](std::size_t i) -> std::size_t {
-    const char32_t c = chars[i];
-    if (c == '\'' && i + 1 < n) {
-      const char32_t c1 = chars[i + 1];
-      if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return i + 2;
-      if (i + 2 < n) {
-        const char32_t c2 = chars[i + 2];
-        if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l'))
-          return i + 3;
-      }
-    }
-    for (unsigned char want : {kLetter, kNumber, kOther}) {
-      std::size_t b = i;
-      if (c == ' ' && i + 1 < n && cls[i + 1] == want) b = i + 1;
-      if (cls[b] != want) continue;
-      std::size_t e = b + 1;
-      while (e < n && cls[e] == want) ++e;
-      return e;
-    }
-    // Whitespace: `\s+(?!\S)` leaves the last space of a run to the word after it.
-    std::size_t e = i;
-    while (e < n && cls[e] == kSpace) ++e;
-    if (e == n) return e;
-    if (e - 1 > i) return e - 1;
-    return e;
-  };
+  const CodepointText t = decode_codepoints(s);
   std::vector<std::pair<std::size_t, std::size_t>> spans;
-  for (std::size_t i = 0; i < n;) {
-    const std::size_t e = match_at(i);
-    spans.emplace_back(offsets[i], offsets[e]);
-    i = e;
+  gpt2_pretokenize(t, spans);
+  for (auto& [first, last] : spans) {
+    first = t.offsets[first];
+    last = t.offsets[last];
   }
   return spans;
 }
 
 inline std::string to_byte_symbols(std::string_view text) {
-  const ByteSymbols& symbols = byte_symbols();
+  const ByteLevelAlphabet& symbols = byte_level_alphabet();
   std::string out;
   out.reserve(text.size() * 2);
   for (char c : text) out += symbols.byte_to_utf8[static_cast<unsigned char>(c)];
@@ -1142,7 +1072,7 @@ class Decoder {
 class ByteLevelDecoder : public Decoder {
  public:
   void decode_chain(std::vector<std::string>& tokens) const override {
-    const ByteSymbols& symbols = byte_symbols();
+    const ByteLevelAlphabet& symbols = byte_level_alphabet();
     std::string bytes;
     for (const std::string& t : tokens) {
       std::string own;
