@@ -175,6 +175,14 @@ ved_status ved_set_default_model_dir(const char* dir) {
   return guarded([&] { ved::set_default_model_dir(dir ? dir : ""); });
 }
 
+ved_status ved_model_set_preset(ved_model* model, const char* name) {
+  return guarded([&] {
+    require(model, "ved_model_set_preset", "model");
+    require(name, "ved_model_set_preset", "name");
+    model->pipeline.set_preset(name);
+  });
+}
+
 void ved_model_free(ved_model* model) {
   delete model;
 }

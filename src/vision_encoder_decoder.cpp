@@ -2,6 +2,8 @@
 
 #include "ved/models/vision_encoder_decoder.hpp"
 
+#include "ved/log.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <string>
@@ -30,7 +32,7 @@ VisionEncoderDecoderModel::VisionEncoderDecoderModel(VisionEncoderDecoderConfig 
                                                      std::shared_ptr<const WeightSource> weights,
                                                      const ModelOptions& options)
     : config_(std::move(config)), generation_config_(std::move(generation_config)) {
-  const WeightLoader root(std::move(weights), "", options.weight_type);
+  const WeightLoader root(weights, "", options.weight_type);
   encoder_ = make_encoder(config_.encoder, root.sub("encoder"));
   decoder_ = make_decoder(config_.decoder, root.sub("decoder"));
   const int64_t enc = encoder_->hidden_size(), dec = decoder_->hidden_size();
@@ -41,6 +43,56 @@ VisionEncoderDecoderModel::VisionEncoderDecoderModel(VisionEncoderDecoderConfig 
     throw ConfigError(config_.source + ": the decoder's cross-attention reads states of width " +
                       std::to_string(decoder_->encoder_hidden_size()) +
                       " but the encoder produces " + std::to_string(fed));
+  check_unused_weights(*weights, options.strict);
+}
+
+namespace {
+
+// Stored tensors that transformers loads or skips without them changing generate()'s output,
+// and that ved therefore does not read: buffers it recomputes (and lists in
+// _keys_to_ignore_on_load_unexpected), the pooler an AutoModel encoder carries (the decoder reads
+// last_hidden_state only), and LM heads stored although they are tied to the embeddings.
+bool unused_by_design(const std::string& name, bool tied_head) {
+  static const char* const kBuffers[] = {
+      ".position_ids",     ".token_type_ids",      ".relative_position_index",   ".attn.bias",
+      ".attn.masked_bias", ".crossattention.bias", ".crossattention.masked_bias"};
+  for (const char* b : kBuffers)
+    if (detail::ends_with(name, b)) return true;
+  if (name.rfind("encoder.pooler.", 0) == 0) return true;
+  if (tied_head) {
+    static const char* const kHeads[] = {"decoder.lm_head.weight",
+                                         "decoder.cls.predictions.decoder.weight",
+                                         "decoder.cls.predictions.decoder.bias",
+                                         "decoder.lm_head.decoder.weight",
+                                         "decoder.lm_head.decoder.bias",
+                                         "decoder.output_projection.weight"};
+    for (const char* h : kHeads)
+      if (name == h) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void VisionEncoderDecoderModel::check_unused_weights(const WeightSource& weights, bool strict) {
+  const bool tied_head = config_.decoder.get("tie_word_embeddings", true);
+  for (const auto& name : weights.unread())
+    if (!unused_by_design(name, tied_head)) unused_weights_.push_back(name);
+  if (unused_weights_.empty()) return;
+  std::string names;
+  for (size_t i = 0; i < unused_weights_.size() && i < 8; ++i)
+    names += (i ? ", " : "") + unused_weights_[i];
+  if (unused_weights_.size() > 8)
+    names += " and " + std::to_string(unused_weights_.size() - 8) + " more";
+  const std::string message =
+      weights.describe() + ": " + std::to_string(unused_weights_.size()) +
+      " tensors are not used by the " + config_.encoder.model_type + " + " +
+      config_.decoder.model_type +
+      " model that config.json describes, so this checkpoint is probably not that architecture "
+      "(a variant with extra parameters) and its output may be wrong: " +
+      names;
+  if (strict) throw WeightError(message);
+  warn(message);
 }
 
 Tensor<float> VisionEncoderDecoderModel::encode(const Tensor<float>& pixel_values) const {

@@ -72,6 +72,9 @@ struct VisionEncoderDecoderConfig {
                         "', expected 'vision-encoder-decoder'");
     c.encoder = sub_config(j, "encoder", source);
     c.decoder = sub_config(j, "decoder", source);
+    refuse_unsupported(j, source);
+    refuse_unsupported(c.encoder.raw, c.encoder.source);
+    refuse_unsupported(c.decoder.raw, c.decoder.source);
     c.decoder_start_token_id = optional_id(j, "decoder_start_token_id", source);
     c.bos_token_id = optional_id(j, "bos_token_id", source);
     c.pad_token_id = optional_id(j, "pad_token_id", source);
@@ -80,6 +83,26 @@ struct VisionEncoderDecoderConfig {
   }
 
  private:
+  // Settings of transformers' PretrainedConfig that change what the weights compute and that
+  // ved does not implement: loading such a checkpoint would give wrong text without a word.
+  // (Family-specific ones, like BERT's position_embedding_type, are refused by each family.)
+  static void refuse_unsupported(const detail::json& j, const std::string& where) {
+    auto set = [&](const char* key) {
+      auto it = j.find(key);
+      return it != j.end() && !it->is_null() && *it != false && !(it->is_object() && it->empty());
+    };
+    auto refuse = [&](const char* key, const std::string& why) {
+      throw ConfigError(where + ": field '" + key + "' = " + j[key].dump() + " " + why +
+                        ", which ved does not implement");
+    };
+    if (set("tie_encoder_decoder"))
+      refuse("tie_encoder_decoder", "shares the encoder's weights with the decoder");
+    if (set("pruned_heads")) refuse("pruned_heads", "removes attention heads from layers");
+    if (set("quantization_config"))
+      refuse("quantization_config",
+             "stores quantized weights (bitsandbytes, GPTQ, AWQ, ...); save the model unquantized");
+  }
+
   static PretrainedConfig sub_config(const detail::json& j, const char* key,
                                      const std::string& source) {
     auto it = j.find(key);

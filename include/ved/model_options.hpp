@@ -20,6 +20,10 @@ enum class WeightType {
 
 struct ModelOptions {
   WeightType weight_type = WeightType::F32;
+  // Weights in the checkpoint that the model never reads mean the folder is not the architecture
+  // its config names (a look-alike with extra parameters, or a model_type ved reads differently):
+  // by default a warning lists them, as transformers warns; strict makes it a WeightError.
+  bool strict = false;
 };
 
 inline WeightType parse_weight_type(const std::string& name) {

@@ -104,11 +104,51 @@ class ImageToText {
     // One at a time, in this order, so that a folder with several problems always reports the
     // model's first (function arguments would be evaluated in an unspecified order).
     VisionEncoderDecoderModel model = VisionEncoderDecoderModel::from_pretrained(dir, options);
-    ImageProcessor processor = ImageProcessor::from_pretrained(dir);
+    ImageProcessor processor = processor_for(dir);
     std::shared_ptr<const Tokenizer> tokenizer = Tokenizer::from_pretrained(dir);
     ImageToText p(std::move(model), std::move(processor), std::move(tokenizer));
     p.set_postprocessor(default_postprocessor(dir));
     return p;
+  }
+
+  // A checkpoint folder's image processor, preparing as many channels as its encoder reads
+  // (config.json's encoder num_channels, when the folder has a config.json). A folder without
+  // preprocessor_config.json gets an error that says what to write.
+  static ImageProcessor processor_for(const std::string& dir) {
+    int64_t channels = 3;
+    const std::string config = detail::join_path(dir, "config.json");
+    if (detail::is_regular_file(config))
+      channels =
+          VisionEncoderDecoderConfig::from_file(config).encoder.get<int64_t>("num_channels", 3);
+    ImageProcessor processor =
+        ImageProcessor::from_pretrained(processor_config_path(dir, channels));
+    processor.set_num_channels(channels);
+    return processor;
+  }
+
+  // What checkpoints need beyond their files, by name ("manga-ocr"): some models are used with
+  // steps their folders do not announce. Call before sharing the object between threads.
+  //   manga-ocr  kha-white/manga-ocr-base and fine-tunes of it: the image is converted to grey
+  //              (convert('L').convert('RGB')) before the processor, and the text gets manga_ocr's
+  //              post-processing (postprocess "manga-ocr").
+  static const std::vector<std::string>& preset_names() {
+    static const std::vector<std::string> names = {"manga-ocr"};
+    return names;
+  }
+  ImageToText& set_preset(const std::string& name) {
+    if (name == "manga-ocr") {
+      processor_.set_grayscale(true);
+      return set_postprocessor("manga-ocr");
+    }
+    std::string known;
+    for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
+    throw InvalidArgument("unknown preset '" + name + "' (known: " + known + ")");
+  }
+
+  // Converts images to grey before the processor's steps (ImageProcessor::set_grayscale).
+  ImageToText& set_grayscale(bool on) {
+    processor_.set_grayscale(on);
+    return *this;
   }
 
   // The post-processor a checkpoint's text gets unless told otherwise: "nougat" for Nougat's
@@ -139,13 +179,16 @@ class ImageToText {
               std::shared_ptr<const Tokenizer> tokenizer)
       : model_(std::move(model)),
         processor_(std::move(processor)),
-        tokenizer_(std::move(tokenizer)) {}
+        tokenizer_(std::move(tokenizer)) {
+    // The processor prepares as many channels as the encoder reads (grey for a 1-channel one).
+    processor_.set_num_channels(model_.config().encoder.get<int64_t>("num_channels", 3));
+  }
 
   const VisionEncoderDecoderModel& model() const { return model_; }
   const ImageProcessor& processor() const { return processor_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
 
-  // Generates for preprocessed pixel_values [B, 3, H, W]. `kwargs` are generate()'s keyword
+  // Generates for preprocessed pixel_values [B, C, H, W]. `kwargs` are generate()'s keyword
   // arguments as in transformers, "decoder_input_ids" included. `on_text` streams the text of a
   // single image (B == 1, greedy or sampling) as it is generated.
   // One result per returned sequence: num_return_sequences consecutive results per image.
@@ -212,7 +255,7 @@ class ImageToText {
     return run(processor_.preprocess(images), kwargs);
   }
 
-  // pixel_values [B, 3, H, W] for one input file: an image, run through the checkpoint's image
+  // pixel_values [B, C, H, W] for one input file: an image, run through the checkpoint's image
   // processor, or a .safetensors file whose tensor 'pixel_values' was preprocessed already
   // (by `ved preprocess`, or saved from Python), e.g. to compare with transformers' outputs.
   Tensor<float> load_pixel_values(const std::string& path) const {
@@ -232,6 +275,27 @@ class ImageToText {
   }
 
  private:
+  // The folder's preprocessor_config.json, or an error that says what to write when it has none
+  // (TexTeller ships none: its repository's own code prepares the images).
+  static std::string processor_config_path(const std::string& dir, int64_t channels) {
+    if (detail::is_regular_file(dir)) return dir;  // the processor file itself
+    const std::string path = detail::join_path(dir, "preprocessor_config.json");
+    if (detail::is_regular_file(path)) return path;
+    std::string message =
+        dir +
+        ": no preprocessor_config.json, so ved does not know how this model's images are "
+        "prepared. Save the image processor the model was trained with into the folder "
+        "(processor.save_pretrained), or write the file by hand (see \"Checkpoints without a "
+        "processor file\" in ved's README), or give ready pixel_values (ved generate "
+        "--pixel-values)";
+    if (channels == 1)
+      message +=
+          ". This encoder reads 1-channel (grey) images, as OleehyO/TexTeller does: TexTeller's "
+          "own code trims the white border, converts to grey, resizes to fit 448x448 keeping the "
+          "aspect ratio, pads to 448x448 and normalises with mean 0.9545467 and std 0.15394445";
+    throw ConfigError(message);
+  }
+
   VisionEncoderDecoderModel model_;
   ImageProcessor processor_;
   std::shared_ptr<const Tokenizer> tokenizer_;

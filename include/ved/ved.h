@@ -105,6 +105,11 @@ VED_C_API const char* ved_default_model_dir(void);
 VED_C_API ved_status ved_set_default_model_dir(const char* dir);
 
 /* Frees a model; NULL is allowed. */
+/* Applies what some checkpoints need beyond their files, by name: "manga-ocr" (kha-white/
+ * manga-ocr-base: grey images, manga_ocr's text post-processing). Call before sharing the model
+ * between threads. An unknown name is VED_ERR_INVALID_ARGUMENT. */
+VED_C_API ved_status ved_model_set_preset(ved_model* model, const char* name);
+
 VED_C_API void ved_model_free(ved_model* model);
 
 /* Reads an image file (PNG, JPEG, BMP, GIF, PNM, TGA) and generates its text. `options` may be

@@ -32,13 +32,17 @@ struct CommandHelp {
 constexpr CommandHelp kCommands[] = {
     {"caption", R"(caption    [--model DIR] [--args JSON] [--json | --stream] [--batch-size N]
              [--threads N] [--input DIR_OR_LIST] [--output RESULTS.jsonl|DOC.mmd [--no-progress]]
-             [--dpi N] [--postprocess NAME] [IMAGE_OR_PDF...]
+             [--dpi N] [--postprocess NAME] [--preset manga-ocr] [--strict]
+             [IMAGE_OR_PDF...]
              Read each image, or each page of a PDF (rendered at --dpi, default 96), and print
              the generated text, one line per image. --input adds a directory's images and PDFs
              (recursively, sorted) or a file's list of paths (one a line). --output DOC.mmd
              writes the pages' text as one Markdown file (results in DOC.mmd.jsonl).
-             --postprocess NAME: none, or nougat (post_process_generation); the default is the
-             checkpoint's (nougat for Nougat's tokenizer, else none).
+             --postprocess NAME: none, nougat (post_process_generation) or manga-ocr; the
+             default is the checkpoint's (nougat for Nougat's tokenizer, else none).
+             --preset manga-ocr: what kha-white/manga-ocr-base needs and its files do not say
+             (grey images, its text post-processing). --strict: weights the model does not
+             read are an error instead of a warning.
              --json prints one JSON array ({"image", "text", "sequence", "score",
              "confidence", "token_logprobs"} per image). --output writes one JSON line per
              image instead (or {"image", "error"} for an image that cannot be read) and
@@ -48,13 +52,17 @@ constexpr CommandHelp kCommands[] = {
 )"},
     {"generate",
      R"(generate   [--model DIR] --pixel-values FILE [--batch I,J,...] [--args JSON] [--json]
+             [--strict]
              Generate from tensor 'pixel_values' [B,C,H,W] of a safetensors file; print token ids.
 )"},
     {"forward", R"(forward    [--model DIR] --pixel-values FILE --decoder-input-ids FILE --out FILE
+             [--strict]
              Teacher-forced pass; writes 'encoder_last_hidden_state' and 'logits' to FILE.
 )"},
-    {"preprocess", R"(preprocess [--model DIR] --out FILE IMAGE
-             Run the checkpoint's image processor; writes 'pixel_values' to FILE.
+    {"preprocess", R"(preprocess [--model DIR] --out FILE [--grayscale] IMAGE
+             Run the checkpoint's image processor; writes 'pixel_values' to FILE (1 channel
+             for an encoder with num_channels 1). --grayscale: convert('L').convert('RGB')
+             first, as manga-ocr does.
 )"},
     {"convert", R"(convert    --model DIR --out DIR2
              Write DIR's weights (e.g. pytorch_model.bin) as DIR2/model.safetensors, each tensor
@@ -71,8 +79,9 @@ constexpr CommandHelp kCommands[] = {
 )"},
     {"postprocess", R"(postprocess NAME [--no-fix-markdown]
              Post-process generated text: UTF-8 text on stdin, the result on stdout (nothing
-             added). NAME: none, or nougat (transformers' Nougat post_process_generation;
-             --no-fix-markdown skips its Markdown fixes, i.e. fix_markdown=False). No model.
+             added). NAME: none, nougat (transformers' Nougat post_process_generation;
+             --no-fix-markdown skips its Markdown fixes, i.e. fix_markdown=False) or manga-ocr
+             (manga_ocr's post_process). No model.
 )"},
     {"bench", R"(bench      [--model DIR | --config DIR] [--mode encoder|greedy|beam4|batch8] ...
              Time a checkpoint, or a config.json's shapes with random weights
@@ -129,7 +138,8 @@ struct Args {
 Args parse(int argc, char** argv) {
   static const std::map<std::string, std::vector<std::string>> allowed = {
       {"caption",
-       {"model", "args", "input", "output", "batch-size", "threads", "dpi", "postprocess"}},
+       {"model", "args", "input", "output", "batch-size", "threads", "dpi", "postprocess",
+        "preset"}},
       {"generate", {"model", "pixel-values", "batch", "args"}},
       {"forward", {"model", "pixel-values", "decoder-input-ids", "out"}},
       {"preprocess", {"model", "out"}},
@@ -179,7 +189,10 @@ Args parse(int argc, char** argv) {
     if (!inline_value && ((a.command == "tokenize" && name == "add-special-tokens") ||
                           (a.command == "detokenize" && name == "skip-special-tokens") ||
                           (a.command == "caption" && (name == "stream" || name == "no-progress")) ||
-                          (a.command == "postprocess" && name == "no-fix-markdown"))) {
+                          (a.command == "postprocess" && name == "no-fix-markdown") ||
+                          (a.command == "preprocess" && name == "grayscale") ||
+                          (name == "strict" && (a.command == "caption" || a.command == "generate" ||
+                                                a.command == "forward")))) {
       a.flags.insert(name);
       continue;
     }
@@ -322,8 +335,12 @@ int int_option(const Args& a, const std::string& name, int fallback, int min) {
   return v;
 }
 
-// caption: plain lines or one JSON array on stdout, JSON Lines to a file (--output), or one
-// image's text streamed as it is generated (--stream).
+ved::ModelOptions model_options(const Args& a) {
+  ved::ModelOptions options;
+  options.strict = a.flags.count("strict") > 0;
+  return options;
+}
+
 // A positive number of dots per inch for rendering PDF pages.
 double dpi_option(const Args& a) {
   if (!a.options.count("dpi")) return ved::PdfDocument::kDefaultDpi;
@@ -363,7 +380,8 @@ int run_caption(const Args& a, const std::string& model_dir) {
   if (stream && (a.json || to_file || inputs.size() != 1))
     throw UsageError(
         "caption: --stream takes exactly one IMAGE (or one-page PDF), without --json or --output");
-  auto pipeline = ved::ImageToText::from_pretrained(model_dir);
+  auto pipeline = ved::ImageToText::from_pretrained(model_dir, model_options(a));
+  if (a.options.count("preset")) pipeline.set_preset(a.options.at("preset"));
   if (a.options.count("postprocess")) pipeline.set_postprocessor(a.options.at("postprocess"));
   ved::cli::InputLoader loader(dpi);
 
@@ -449,7 +467,7 @@ int run_models(const Args& a) {
 // byte (no newline added). Needs no model.
 int run_postprocess(const Args& a) {
   if (a.positional.size() != 1)
-    throw UsageError("postprocess: expects exactly one NAME (none or nougat)");
+    throw UsageError("postprocess: expects exactly one NAME (none, nougat or manga-ocr)");
   ved::PostprocessOptions options;
   options.nougat.fix_markdown = a.flags.count("no-fix-markdown") == 0;
   const std::vector<std::string>& names = ved::postprocessor_names();
@@ -471,7 +489,8 @@ int run(const Args& a) {
   if (a.command == "tokenize" || a.command == "detokenize") return run_tokenizer(a, model_dir);
   if (a.command == "preprocess") {
     if (a.positional.size() != 1) throw UsageError("preprocess: expects exactly one IMAGE");
-    const auto processor = ved::ImageProcessor::from_pretrained(model_dir);
+    ved::ImageProcessor processor = ved::ImageToText::processor_for(model_dir);
+    processor.set_grayscale(a.flags.count("grayscale") > 0);
     const ved::Tensor<float> pixels = processor.preprocess(ved::load_image(a.positional[0]));
     ved::write_safetensors(a.require("out"), {ved::to_write("pixel_values", pixels)});
     return 0;
@@ -485,7 +504,7 @@ int run(const Args& a) {
     return 0;
   }
   if (a.command == "caption") return run_caption(a, model_dir);
-  const auto model = ved::VisionEncoderDecoderModel::from_pretrained(model_dir);
+  const auto model = ved::VisionEncoderDecoderModel::from_pretrained(model_dir, model_options(a));
   if (a.command == "forward") {
     const ved::Tensor<float> pixels = read_pixel_values(a.require("pixel-values"));
     const std::string ids_path = a.require("decoder-input-ids");

@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "../model_folders.hpp"
 #include "../test_util.hpp"
 #include "ved/pipeline.hpp"
 #include "ved/ved.h"
@@ -150,6 +151,32 @@ TEST_F(CApi, ErrorPaths) {
                  r, "num_beams");
   EXPECT_EQ(ved_set_num_threads(-2), VED_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(ved_set_num_threads(0), VED_OK);
+}
+
+// ved_model_set_preset is ImageToText::set_preset: manga-ocr's grey step and text rules.
+TEST(CApiPreset, MangaOcrMatchesTheCppApi) {
+  test::TempDir dir;
+  test::make_manga_ocr_folder(dir);
+  ved_model* model = nullptr;
+  ASSERT_EQ(ved_model_load(dir.str().c_str(), &model), VED_OK) << ved_last_error_message();
+  EXPECT_EQ(ved_model_set_preset(model, "manga-ocr"), VED_OK) << ved_last_error_message();
+  const std::string image = test::fixture("images/inputs/coco_000000039769.png");
+  ved_options options = {};
+  options.max_new_tokens = 6;
+  ved_result* r = nullptr;
+  ASSERT_EQ(ved_caption_file(model, image.c_str(), &options, &r), VED_OK)
+      << ved_last_error_message();
+  ImageToText pipeline = ImageToText::from_pretrained(dir.str());
+  pipeline.set_preset("manga-ocr");
+  const TextResult want = pipeline.run(load_image(image), {{"max_new_tokens", 6}});
+  EXPECT_EQ(std::string(r->text), want.text);
+  EXPECT_EQ(std::vector<int64_t>(r->tokens, r->tokens + r->num_tokens), want.tokens);
+  ved_result_free(r);
+  EXPECT_EQ(ved_model_set_preset(model, "nope"), VED_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ved_last_error_message()).find("'nope'"), std::string::npos);
+  EXPECT_EQ(ved_model_set_preset(model, nullptr), VED_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ved_model_set_preset(nullptr, "manga-ocr"), VED_ERR_INVALID_ARGUMENT);
+  ved_model_free(model);
 }
 
 TEST(CApiLoad, ErrorCategories) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "../cli_runner.hpp"
+#include "../model_folders.hpp"
 #include "../test_util.hpp"
 #include "ved/ved.hpp"
 
@@ -73,10 +74,14 @@ TEST_P(CliGenerate, ForwardMatchesLogits) {
   fs::remove(out);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, CliGenerate, ::testing::Values("vit-gpt2", "vit-gpt2-proj"),
+// texteller-vit-trocr: 1-channel pixel_values through generate and forward.
+INSTANTIATE_TEST_SUITE_P(Fixtures, CliGenerate,
+                         ::testing::Values("vit-gpt2", "vit-gpt2-proj", "texteller-vit-trocr"),
                          [](const auto& info) {
-                           return info.param == "vit-gpt2" ? std::string("vit_gpt2")
-                                                           : std::string("vit_gpt2_proj");
+                           std::string n = info.param;
+                           for (auto& ch : n)
+                             if (ch == '-') ch = '_';
+                           return n;
                          });
 
 const std::string kDemo = std::string(VED_TEST_DATA) + "/../../examples/models/demo-vit-gpt2";
@@ -118,6 +123,81 @@ TEST(Cli, PreprocessNougatFolder) {
                                   ->tensor<float>("page_offwhite_300x400.png"),
                               1e-6, 0));
   fs::remove(out);
+}
+
+// --grayscale is manga-ocr's convert('L').convert('RGB') before the processor.
+TEST(Cli, PreprocessGrayscaleMatchesMangaOcr) {
+  const std::string dir = test::fixture("images/manga-ocr-gray");
+  const std::string out = temp_file("gray_pixels.safetensors");
+  const Tensor<float> want =
+      SafetensorsFile::open(dir + "/expected.safetensors")->tensor<float>("coco_000000039769.png");
+  Result r = ved_cli({"preprocess", "--model", dir, "--out", out, "--grayscale", kImage});
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(
+      test::all_close(SafetensorsFile::open(out)->tensor<float>("pixel_values"), want, 0, 0));
+  r = ved_cli({"preprocess", "--model", dir, "--out", out, kImage});
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_FALSE(
+      test::all_close(SafetensorsFile::open(out)->tensor<float>("pixel_values"), want, 0, 0));
+  fs::remove(out);
+}
+
+// A model folder whose encoder reads 1 channel gets 1-channel pixel_values, the grey image.
+TEST(Cli, PreprocessOneChannelModel) {
+  test::TempDir dir;
+  test::make_texteller_folder(dir, /*with_processor=*/true);
+  const std::string out = temp_file("texteller_pixels.safetensors");
+  const Result r = ved_cli({"preprocess", "--model", dir.str(), "--out", out, kImage});
+  ASSERT_EQ(r.status, 0) << r.out;
+  const Tensor<float> got = SafetensorsFile::open(out)->tensor<float>("pixel_values");
+  const Tensor<float> grey3 =
+      SafetensorsFile::open(test::fixture("images/manga-ocr-gray/expected.safetensors"))
+          ->tensor<float>("coco_000000039769.png");
+  ASSERT_EQ(got.shape(), (Shape{1, 1, 48, 48}));
+  EXPECT_TRUE(test::all_close(got.data(), grey3.data(), got.numel(), 0, 0));
+  fs::remove(out);
+}
+
+TEST(Cli, CaptionPresetMangaOcr) {
+  test::TempDir dir;
+  test::make_manga_ocr_folder(dir);
+  const Result r = ved_cli({"caption", "--model", dir.str(), "--preset", "manga-ocr", "--json",
+                            "--args", R"({"max_new_tokens": 10})", kImage});
+  ASSERT_EQ(r.status, 0) << r.out;
+  ImageToText pipeline = ImageToText::from_pretrained(dir.str());
+  pipeline.set_preset("manga-ocr");
+  const TextResult want = pipeline.run(load_image(kImage), {{"max_new_tokens", 10}});
+  const detail::json got = detail::json::parse(r.out);
+  EXPECT_EQ(got[0]["text"], want.text);
+  EXPECT_EQ(got[0]["sequence"], detail::json(want.tokens));
+  EXPECT_EQ(want.text.find(' '), std::string::npos);
+  const Result bad = ved_cli({"caption", "--model", dir.str(), "--preset", "nope", kImage});
+  EXPECT_EQ(bad.status, 1) << bad.out;
+  EXPECT_NE(bad.out.find("unknown preset 'nope'"), std::string::npos) << bad.out;
+}
+
+// Weights the model never reads: a warning on stderr, an error with --strict.
+TEST(Cli, UnusedWeightsWarnAndStrictRefuses) {
+  test::TempDir dir;
+  test::copy_files("models/vit-gpt2", {"config.json", "generation_config.json"}, dir);
+  {
+    const auto f = SafetensorsFile::open(test::fixture("models/vit-gpt2/model.safetensors"));
+    std::vector<TensorToWrite> tensors;
+    for (const auto& [name, rec] : f->records())
+      tensors.push_back(to_write(name, f->tensor<float>(name).clone()));
+    tensors.push_back(to_write("encoder.extra_head.weight", Tensor<float>({2, 2})));
+    write_safetensors(dir.file("model.safetensors"), tensors);
+  }
+  const std::string pixels = test::fixture("models/vit-gpt2/expected.safetensors");
+  Result r = ved_cli({"generate", "--model", dir.str(), "--pixel-values", pixels, "--batch", "0",
+                      "--args", R"({"max_new_tokens": 2})"});
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("ved: warning:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("encoder.extra_head.weight"), std::string::npos) << r.out;
+  r = ved_cli({"generate", "--model", dir.str(), "--pixel-values", pixels, "--strict"});
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("ved: error:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("encoder.extra_head.weight"), std::string::npos) << r.out;
 }
 
 TEST(Cli, CaptionRunsTheWholePipeline) {

@@ -67,7 +67,8 @@ TEST_P(CliTokenize, DetokenizeMatchesTransformers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CliTokenize,
-                         ::testing::Values("bert-uncased", "xlm-roberta", "gpt2", "roberta"),
+                         ::testing::Values("bert-uncased", "xlm-roberta", "gpt2", "roberta",
+                                           "bert-japanese-char"),
                          [](const auto& info) {
                            std::string name = info.param;
                            for (char& ch : name)

@@ -17,6 +17,7 @@
 
 #include "../cli_runner.hpp"
 #include "../test_util.hpp"
+#include "../tokenizer_cases.hpp"
 #include "ved/detail/json.hpp"
 #include "ved/processing/auto_tokenizer.hpp"
 #include "ved/processing/fast_tokenizer.hpp"
@@ -55,41 +56,12 @@ TEST_P(FastFixture, LoadsOnTheEngine) {
 }
 
 TEST_P(FastFixture, EveryCaseMatchesTheRustLibrary) {
-  const json e = expected();
-  const auto tok = Tokenizer::from_pretrained(dir());
-  const bool cleanup = tok->clean_up_tokenization_spaces();
-  ASSERT_EQ(e["cases"].size(), 58u);
-  for (const json& c : e["cases"]) {
-    const std::string text = c["text"].get<std::string>();
-    SCOPED_TRACE("text: " + text);
-    EXPECT_EQ(tok->tokenize(text), c["tokens"].get<std::vector<std::string>>());
-    EXPECT_EQ(tok->encode(text, false), c["ids"].get<std::vector<int64_t>>());
-    const auto ids = c["ids_with_special"].get<std::vector<int64_t>>();
-    EXPECT_EQ(tok->encode(text, true), ids);
-    EXPECT_EQ(tok->decode(ids, true), c["decode_skip_special"].get<std::string>());
-    EXPECT_EQ(tok->decode(ids, true, cleanup), c["decode_skip_special"].get<std::string>());
-    EXPECT_EQ(tok->decode(ids, false), c["decode_keep_special"].get<std::string>());
-    EXPECT_EQ(tok->decode(ids, true, !cleanup),
-              c["decode_skip_special_flipped_cleanup"].get<std::string>());
-  }
+  test::expect_tokenizer_matches_fixture(*Tokenizer::from_pretrained(dir()), expected(), 58);
 }
 
 TEST_P(FastFixture, EveryDecodeCaseMatchesTheRustLibrary) {
-  const json e = expected();
-  const auto tok = Tokenizer::from_pretrained(dir());
-  const bool cleanup = tok->clean_up_tokenization_spaces();
-  ASSERT_EQ(e["decode_cases"].size(), GetParam().decode_cases);
-  for (const json& c : e["decode_cases"]) {
-    const auto ids = c["ids"].get<std::vector<int64_t>>();
-    SCOPED_TRACE("ids: " + c["ids"].dump());
-    std::vector<std::string> tokens;
-    for (int64_t id : ids) tokens.push_back(tok->id_to_token(id).value_or("<none>"));
-    EXPECT_EQ(tokens, c["tokens"].get<std::vector<std::string>>());
-    EXPECT_EQ(tok->decode(ids, true), c["decode_skip_special"].get<std::string>());
-    EXPECT_EQ(tok->decode(ids, false), c["decode_keep_special"].get<std::string>());
-    EXPECT_EQ(tok->decode(ids, true, !cleanup),
-              c["decode_skip_special_flipped_cleanup"].get<std::string>());
-  }
+  test::expect_decode_cases_match_fixture(*Tokenizer::from_pretrained(dir()), expected(),
+                                          GetParam().decode_cases);
 }
 
 TEST_P(FastFixture, Metadata) {

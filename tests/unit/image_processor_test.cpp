@@ -65,9 +65,11 @@ bool is_jpeg(const std::string& name) {
 int check_processor_dir(const std::string& dir_name, const std::string& expected_class,
                         double* worst_jpeg_levels) {
   const std::string dir = kImages + "/" + dir_name;
-  const ImageProcessor p = ImageProcessor::from_pretrained(dir);
+  ImageProcessor p = ImageProcessor::from_pretrained(dir);
   EXPECT_EQ(p.type_name(), expected_class);
   const json meta = ved::detail::read_json_file(dir + "/expected.json");
+  // manga-ocr's convert('L').convert('RGB') before the processor.
+  p.set_grayscale(meta.value("pre_convert", "") == "L");
   const auto expected = ved::SafetensorsFile::open(dir + "/expected.safetensors");
   int n = 0;
   for (const auto& c : meta.at("cases")) {
@@ -149,6 +151,87 @@ TEST(ImageProcessorParity, NougatAlignBicubic) {
 TEST(ImageProcessorParity, NougatNoCrop) {
   double worst = 0;
   EXPECT_EQ(check_processor_dir("nougat-no-crop", "NougatImageProcessor", &worst), 7);
+}
+
+// Configs saved by the deprecated FeatureExtractor classes name them under image_processor_type;
+// transformers runs the FeatureExtractor subclass, whose results are the image processor's.
+TEST(ImageProcessorParity, ViTFeatureExtractorName) {
+  double worst = 0;
+  EXPECT_EQ(check_processor_dir("vit-feature-extractor", "ViTImageProcessor", &worst), 7);
+}
+
+TEST(ImageProcessorParity, DonutFeatureExtractorName) {
+  double worst = 0;
+  EXPECT_EQ(check_processor_dir("donut-feature-extractor", "DonutImageProcessor", &worst), 7);
+}
+
+TEST(ImageProcessorParity, DistilvitVerbatimConfig) {
+  double worst = 0;
+  EXPECT_EQ(check_processor_dir("distilvit-verbatim", "ViTImageProcessor", &worst), 1);
+}
+
+// feature_extractor_type, an integer size, and the grey conversion manga-ocr applies first.
+TEST(ImageProcessorParity, MangaOcrGray) {
+  double worst = 0;
+  EXPECT_EQ(check_processor_dir("manga-ocr-gray", "ViTImageProcessor", &worst), 7);
+}
+
+// Without the grey step the colour images come out differently: the fixture really tests it.
+TEST(ImageProcessor, MangaOcrGrayDiffersWithoutTheGreyStep) {
+  const std::string dir = kImages + "/manga-ocr-gray";
+  const ImageProcessor p = ImageProcessor::from_pretrained(dir);
+  const auto expected = ved::SafetensorsFile::open(dir + "/expected.safetensors");
+  const ved::Tensor<float> want = expected->tensor<float>("coco_000000039769.png");
+  const ved::Tensor<float> got =
+      p.preprocess(ved::load_image(kImages + "/inputs/coco_000000039769.png"));
+  EXPECT_GT(compare(got, want, p).mismatches, 0u);
+}
+
+// A 1-channel processor prepares the grey image: transformers' grey 3-channel output, one channel.
+TEST(ImageProcessor, OneChannelIsTheGreyImage) {
+  const std::string dir = kImages + "/manga-ocr-gray";
+  ImageProcessor p = ImageProcessor::from_pretrained(dir);
+  p.set_num_channels(1);
+  EXPECT_EQ(p.num_channels(), 1);
+  const json meta = ved::detail::read_json_file(dir + "/expected.json");
+  const auto expected = ved::SafetensorsFile::open(dir + "/expected.safetensors");
+  int n = 0;
+  for (const auto& c : meta.at("cases")) {
+    const std::string name = c.at("image").get<std::string>();
+    SCOPED_TRACE(name);
+    const ved::Tensor<float> want = expected->tensor<float>(c.at("key").get<std::string>());
+    const ved::Tensor<float> got = p.preprocess(ved::load_image(kImages + "/inputs/" + name));
+    ASSERT_EQ(got.shape(), (ved::Shape{1, 1, want.dim(2), want.dim(3)}));
+    const int64_t plane = want.dim(2) * want.dim(3);
+    for (int64_t i = 0; i < plane; ++i) ASSERT_EQ(got.data()[i], want.data()[i]) << "pixel " << i;
+    ++n;
+  }
+  EXPECT_EQ(n, 7);
+  EXPECT_THROW(p.set_num_channels(2), ved::InvalidArgument);
+  EXPECT_THROW(p.set_num_channels(4), ved::InvalidArgument);
+}
+
+// A config for a 1-channel model may give one mean and std.
+TEST(ImageProcessor, OneEntryMeanAndStd) {
+  ImageProcessor p = ImageProcessor::from_json(json{{"image_processor_type", "ViTImageProcessor"},
+                                                    {"size", 4},
+                                                    {"image_mean", {0.9545467}},
+                                                    {"image_std", {0.15394445}}},
+                                               "texteller.json");
+  EXPECT_EQ(p.image_mean()[2], 0.9545467);
+  EXPECT_EQ(p.image_std()[1], 0.15394445);
+  p.set_num_channels(1);
+  Image white(4, 4);
+  std::fill(white.rgb.begin(), white.rgb.end(), uint8_t{255});
+  const ved::Tensor<float> t = p.preprocess(white);
+  ASSERT_EQ(t.shape(), (ved::Shape{1, 1, 4, 4}));
+  // numpy: (float32(255 / 255) - float32(mean)) / float32(std), in float32.
+  const float want = (1.0f - 0.9545467f) / 0.15394445f;
+  for (float v : t) EXPECT_EQ(v, want);
+  EXPECT_THROW(ImageProcessor::from_json(
+                   json{{"image_processor_type", "ViTImageProcessor"}, {"image_mean", {0.5, 0.5}}},
+                   "two.json"),
+               ved::ConfigError);
 }
 
 TEST(ImageProcessor, BatchEqualsSingles) {

@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "../test_util.hpp"
+#include "ved/log.hpp"
 #include "ved/models/vision_encoder_decoder.hpp"
 
 namespace ved {
@@ -180,12 +181,119 @@ TEST(LoadingBadInput, UnsupportedDtype) {
   expect_load_error<WeightError>(c.dir(), {"decoder.transformer.ln_f.bias", "I32"});
 }
 
-TEST(LoadingBadInput, UnusedTensorsAreIgnored) {
+// Collects ved's warnings for the life of the object (and silences stderr).
+class CapturedWarnings {
+ public:
+  CapturedWarnings()
+      : previous_(set_warning_handler([this](const std::string& m) { messages_.push_back(m); })) {}
+  ~CapturedWarnings() { set_warning_handler(previous_); }
+  const std::vector<std::string>& messages() const { return messages_; }
+
+ private:
+  std::vector<std::string> messages_;
+  WarningHandler previous_;
+};
+
+// Tensors transformers does not use either (the pooler of an AutoModel encoder, recomputed
+// buffers, a stored copy of a tied head) load without a word.
+TEST(Loading, TensorsTransformersIgnoresToo) {
   CheckpointCopy c(kModel);
   c.edit_weights([](auto& t) {
     t.push_back(to_write("encoder.pooler.dense.weight", Tensor<float>({32, 32})));
+    t.push_back(to_write("encoder.pooler.dense.bias", Tensor<float>({32})));
+    t.push_back(to_write("decoder.transformer.h.0.attn.bias", Tensor<float>({1, 1, 4, 4})));
+    t.push_back(to_write("decoder.lm_head.weight", Tensor<float>({4, 32})));
   });
-  EXPECT_NO_THROW(VisionEncoderDecoderModel::from_pretrained(c.dir()));
+  CapturedWarnings warnings;
+  ModelOptions strict;
+  strict.strict = true;
+  const auto model = VisionEncoderDecoderModel::from_pretrained(c.dir(), strict);
+  EXPECT_TRUE(model.unused_weights().empty());
+  EXPECT_TRUE(warnings.messages().empty());
+}
+
+// A look-alike with parameters the architecture does not have (vikp/texify's extra embeddings
+// under a stock model_type): a warning names them, strict loading refuses the folder.
+TEST(LoadingBadInput, UnusedTensorsAreReported) {
+  CheckpointCopy c(kModel);
+  c.edit_weights([](auto& t) {
+    t.push_back(to_write("encoder.embeddings.row_embeddings.weight", Tensor<float>({8, 32})));
+    t.push_back(to_write("encoder.embeddings.column_embeddings.weight", Tensor<float>({8, 32})));
+  });
+  {
+    CapturedWarnings warnings;
+    const auto model = VisionEncoderDecoderModel::from_pretrained(c.dir());
+    EXPECT_EQ(model.unused_weights(),
+              (std::vector<std::string>{"encoder.embeddings.column_embeddings.weight",
+                                        "encoder.embeddings.row_embeddings.weight"}));
+    ASSERT_EQ(warnings.messages().size(), 1u);
+    const std::string& m = warnings.messages()[0];
+    for (const char* needle : {"model.safetensors", "2 tensors", "vit + gpt2",
+                               "encoder.embeddings.row_embeddings.weight",
+                               "encoder.embeddings.column_embeddings.weight"})
+      EXPECT_NE(m.find(needle), std::string::npos) << "'" << needle << "' not in: " << m;
+  }
+  ModelOptions strict;
+  strict.strict = true;
+  const std::string m = test::expect_throw_message<WeightError>(
+      [&] { VisionEncoderDecoderModel::from_pretrained(c.dir(), strict); });
+  EXPECT_NE(m.find("encoder.embeddings.row_embeddings.weight"), std::string::npos) << m;
+}
+
+// A folder with only an ONNX export (breezedeus/pix2text-mfr) names its files and says why.
+TEST(LoadingBadInput, OnnxOnlyFolder) {
+  CheckpointCopy c(kModel);
+  fs::remove(c.file("model.safetensors"));
+  fs::create_directories(c.file("onnx"));
+  for (const char* name :
+       {"encoder_model.onnx", "decoder_model.onnx", "onnx/decoder_with_past.onnx"})
+    std::ofstream(c.file(name)) << "onnx";
+  expect_load_error<IoError>(
+      c.dir(), {"model.safetensors", "only ONNX", "decoder_model.onnx", "encoder_model.onnx",
+                "onnx/decoder_with_past.onnx", "does not run"});
+}
+
+TEST(LoadingBadInput, TensorFlowOnlyFolder) {
+  CheckpointCopy c(kModel);
+  fs::remove(c.file("model.safetensors"));
+  std::ofstream(c.file("tf_model.h5")) << "hdf5";
+  expect_load_error<IoError>(c.dir(), {"tf_model.h5", "TensorFlow"});
+}
+
+// Settings that change what the weights compute and that ved does not implement are refused,
+// naming the field, rather than ignored.
+TEST(LoadingBadInput, UnsupportedFlags) {
+  {
+    CheckpointCopy c(kModel);
+    c.config()["tie_encoder_decoder"] = true;
+    c.save_config();
+    expect_load_error<ConfigError>(c.dir(), {"config.json", "tie_encoder_decoder", "true"});
+  }
+  {
+    CheckpointCopy c(kModel);
+    c.config()["decoder"]["pruned_heads"] = {{"0", {1}}};
+    c.save_config();
+    expect_load_error<ConfigError>(c.dir(), {"config.json: decoder", "pruned_heads"});
+  }
+  {
+    CheckpointCopy c(kModel);
+    c.config()["quantization_config"] = {{"quant_method", "bitsandbytes"}, {"load_in_8bit", true}};
+    c.save_config();
+    expect_load_error<ConfigError>(c.dir(), {"quantization_config", "bitsandbytes"});
+  }
+  {
+    CheckpointCopy c("models/vit-bert");
+    c.config()["decoder"]["position_embedding_type"] = "relative_key";
+    c.save_config();
+    expect_load_error<ConfigError>(c.dir(), {"position_embedding_type", "relative_key"});
+  }
+  {  // Their inert values load as before.
+    CheckpointCopy c(kModel);
+    c.config()["tie_encoder_decoder"] = false;
+    c.config()["decoder"]["pruned_heads"] = detail::json::object();
+    c.save_config();
+    EXPECT_NO_THROW(VisionEncoderDecoderModel::from_pretrained(c.dir()));
+  }
 }
 
 TEST(InputsBadInput, PixelValuesOfTheWrongShape) {

@@ -2,7 +2,8 @@
 // NougatTokenizerFast.post_process_generation: the 24 fixture pages of
 // tests/data/fixtures/postprocess/nougat (whole pipeline with fix_markdown true and false, and
 // each helper alone), targeted cases whose expected values are what the Python functions
-// return for the same input, large and hostile inputs, and the `ved postprocess` command.
+// return for the same input, large and hostile inputs, and the `ved postprocess` command
+// (manga-ocr's rules are tested in manga_ocr_postprocess_test.cpp).
 
 #include <gtest/gtest.h>
 
@@ -177,7 +178,7 @@ TEST(NougatPostprocess, InvalidUtf8IsReplacedLikePython) {
 }
 
 TEST(NougatPostprocess, Registry) {
-  EXPECT_EQ(postprocessor_names(), (std::vector<std::string>{"none", "nougat"}));
+  EXPECT_EQ(postprocessor_names(), (std::vector<std::string>{"none", "nougat", "manga-ocr"}));
   EXPECT_EQ(postprocess("none", "x.\n\n\n\ny"), "x.\n\n\n\ny");
   PostprocessOptions options;
   options.nougat.fix_markdown = false;
@@ -191,7 +192,7 @@ TEST(NougatPostprocess, Registry) {
     ADD_FAILURE() << "no error";
   } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("'manga'"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("none, nougat"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("none, nougat, manga-ocr"), std::string::npos) << e.what();
   }
 }
 
@@ -276,15 +277,26 @@ TEST(PostprocessCli, NoneIsTheIdentityFromAPipe) {
   EXPECT_EQ(r.out, "a  b\n\n");  // nothing added or removed
 }
 
+TEST(PostprocessCli, MangaOcrFromStdin) {
+  // Hand-derived from manga_ocr's post_process: whitespace goes, '…' becomes three dots, then
+  // jaconv.h2z folds the half-width kana (with their sound marks) and the dots to full width.
+  const TempFile in("ｶﾞﾝﾊﾞﾚ …\n");
+  const auto r = test::run_shell(
+      test::shell_quote(VED_CLI_PATH) + " postprocess manga-ocr < " + test::shell_quote(in.path),
+      false);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out, "ガンバレ．．．");  // nothing added, not even a newline
+}
+
 TEST(PostprocessCli, HelpAndErrors) {
   auto r = test::ved_cli({"postprocess", "--help"});
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("postprocess NAME [--no-fix-markdown]"), std::string::npos) << r.out;
   r = test::ved_cli({"--help"});
   EXPECT_NE(r.out.find("postprocess NAME"), std::string::npos) << r.out;
-  r = test::run_shell(test::shell_quote(VED_CLI_PATH) + " postprocess manga-ocr < /dev/null");
+  r = test::run_shell(test::shell_quote(VED_CLI_PATH) + " postprocess manga < /dev/null");
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.out.find("unknown post-processor 'manga-ocr' (known: none, nougat)"),
+  EXPECT_NE(r.out.find("unknown post-processor 'manga' (known: none, nougat, manga-ocr)"),
             std::string::npos)
       << r.out;
   r = test::ved_cli({"postprocess"});

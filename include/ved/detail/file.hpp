@@ -6,11 +6,16 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <string_view>
 
 #include "ved/error.hpp"
 #include "ved/limits.hpp"
 
 namespace ved::detail {
+
+inline bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
 
 // The whole file as bytes; IoError naming the path when it cannot be read. Only regular files
 // are read (a FIFO or a device such as /dev/zero would block or never end), and only up to

@@ -14,7 +14,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,7 +49,8 @@ class WeightSource {
     } else {
       throw IoError(dir +
                     ": no model.safetensors, model.safetensors.index.json, pytorch_model.bin or "
-                    "pytorch_model.bin.index.json in this folder");
+                    "pytorch_model.bin.index.json in this folder" +
+                    other_formats_note(root));
     }
     return src;
   }
@@ -85,6 +88,10 @@ class WeightSource {
     if (stored != shape)
       throw WeightError("tensor " + name + ": expected shape " + shape_str(shape) + ", got " +
                         shape_str(stored) + " in " + f.path);
+    {
+      std::lock_guard<std::mutex> lock(read_mutex_);
+      read_.insert(name);
+    }
     return f.st ? f.st->tensor<T>(name) : f.torch->tensor<T>(name);
   }
 
@@ -105,6 +112,16 @@ class WeightSource {
     std::vector<std::string> out;
     out.reserve(where_.size());
     for (const auto& [name, file] : where_) out.push_back(name);
+    return out;
+  }
+
+  // The stored tensors no tensor() call has read so far, sorted: after a model is built, the
+  // weights it never uses (transformers' "Some weights of the model checkpoint were not used").
+  std::vector<std::string> unread() const {
+    std::lock_guard<std::mutex> lock(read_mutex_);
+    std::vector<std::string> out;
+    for (const auto& [name, file] : where_)
+      if (!read_.count(name)) out.push_back(name);
     return out;
   }
 
@@ -142,6 +159,42 @@ class WeightSource {
   };
 
   WeightSource() = default;
+
+  // For a folder without PyTorch weights: the weight files of other frameworks it does hold
+  // (ONNX exports such as pix2text-mfr's, also under onnx/; TensorFlow; Flax), named, so that the
+  // error says why nothing loads instead of only what is missing.
+  static std::string other_formats_note(const std::filesystem::path& root) {
+    namespace fs = std::filesystem;
+    std::vector<std::string> onnx, other;
+    for (const fs::path& folder : {root, root / "onnx"}) {
+      std::error_code ec;
+      if (!fs::is_directory(folder, ec)) continue;
+      for (const auto& entry : fs::directory_iterator(folder, ec)) {
+        const std::string name = fs::relative(entry.path(), root, ec).generic_string();
+        if (detail::ends_with(name, ".onnx"))
+          onnx.push_back(name);
+        else if (detail::ends_with(name, ".h5") || detail::ends_with(name, ".msgpack"))
+          other.push_back(name);
+      }
+    }
+    std::sort(onnx.begin(), onnx.end());
+    std::sort(other.begin(), other.end());
+    auto list = [](const std::vector<std::string>& names) {
+      std::string s;
+      for (size_t i = 0; i < names.size() && i < 6; ++i) s += (i ? ", " : "") + names[i];
+      if (names.size() > 6) s += " and " + std::to_string(names.size() - 6) + " more";
+      return s;
+    };
+    std::string note;
+    if (!onnx.empty())
+      note += "; it holds only ONNX files (" + list(onnx) +
+              "), which ved does not run: ved reads the PyTorch weights (safetensors or .bin) "
+              "that such an export was made from";
+    if (!other.empty())
+      note += "; it holds TensorFlow/Flax weights (" + list(other) +
+              "), which ved does not read: save the model from PyTorch (save_pretrained)";
+    return note;
+  }
 
   static Format sniff_format(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -234,6 +287,8 @@ class WeightSource {
 
   std::vector<File> files_;
   std::map<std::string, size_t> where_;
+  mutable std::mutex read_mutex_;
+  mutable std::set<std::string> read_;  // names tensor() returned, for unread()
   uint64_t total_bytes_ = 0;  // of every file added, against Limits::max_total_weight_bytes
   bool synthetic_ = false;
   uint64_t seed_ = 0;

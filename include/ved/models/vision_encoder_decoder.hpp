@@ -39,6 +39,9 @@ class VisionEncoderDecoderModel {
   const GenerationConfig& generation_config() const { return generation_config_; }
   const VisionEncoder& encoder() const { return *encoder_; }
   const TextDecoder& decoder() const { return *decoder_; }
+  // Tensors of the checkpoint the model does not read, leaving out those transformers does not
+  // use either (buffers it recomputes, the encoder's pooler, stored copies of tied weights).
+  const std::vector<std::string>& unused_weights() const { return unused_weights_; }
 
   // pixel_values [B, C, H, W] -> encoder last_hidden_state [B, S, encoder hidden].
   Tensor<float> encode(const Tensor<float>& pixel_values) const;
@@ -79,6 +82,10 @@ class VisionEncoderDecoderModel {
                                const std::vector<std::vector<int64_t>>& decoder_input_ids,
                                const TokenCallback& on_token, GenerateTimings* timings) const;
 
+  // Lists the checkpoint's tensors the model never read in unused_weights_, and warns about them
+  // (or throws WeightError when `strict`).
+  void check_unused_weights(const WeightSource& weights, bool strict);
+
   // transformers' _prepare_decoder_input_ids_for_generation.
   std::vector<std::vector<int64_t>> make_prompts(const GenerationConfig& config,
                                                  const std::vector<std::vector<int64_t>>& user,
@@ -89,6 +96,7 @@ class VisionEncoderDecoderModel {
   std::unique_ptr<VisionEncoder> encoder_;     // encoder.*
   std::optional<nn::Linear> enc_to_dec_proj_;  // enc_to_dec_proj.{weight,bias}
   std::unique_ptr<TextDecoder> decoder_;       // decoder.*
+  std::vector<std::string> unused_weights_;
 };
 
 }  // namespace ved

@@ -2,8 +2,8 @@
 //
 // The class is, in this order of precedence:
 //   1. tokenizer_config.json's `tokenizer_class` (with or without "Fast"): BertTokenizer,
-//      DistilBertTokenizer, RobertaTokenizer, BartTokenizer (RoBERTa's algorithm),
-//      GPT2Tokenizer, XLMRobertaTokenizer, MBartTokenizer, MBart50Tokenizer;
+//      DistilBertTokenizer, BertJapaneseTokenizer, RobertaTokenizer, BartTokenizer (RoBERTa's
+//      algorithm), GPT2Tokenizer, XLMRobertaTokenizer, MBartTokenizer, MBart50Tokenizer;
 //   2. the files present: vocab.txt -> BERT, sentencepiece.bpe.model -> XLM-R,
 //      vocab.json + merges.txt -> GPT-2, tokenizer.json -> by its model (WordPiece -> BERT,
 //      Unigram -> XLM-R, BPE -> GPT-2, or RoBERTa when its post-processor is RobertaProcessing);
@@ -154,14 +154,16 @@ inline std::unique_ptr<Tokenizer> Tokenizer::from_pretrained(const std::string& 
     return std::make_unique<RobertaTokenizer>(dir);
   if (cls == "BertTokenizer" || cls == "DistilBertTokenizer")
     return std::make_unique<BertTokenizer>(dir);
+  if (cls == "BertJapaneseTokenizer") return std::make_unique<BertJapaneseTokenizer>(dir);
   if (cls == "XLMRobertaTokenizer") return std::make_unique<XLMRobertaTokenizer>(dir);
   if (cls == "MBartTokenizer") return std::make_unique<MBartTokenizer>(dir);
   if (cls == "MBart50Tokenizer") return std::make_unique<MBart50Tokenizer>(dir);
-  throw ConfigError(config_path + ": tokenizer_class '" + cls +
-                    "' is not supported (supported: BertTokenizer, DistilBertTokenizer, "
-                    "GPT2Tokenizer, RobertaTokenizer, BartTokenizer, XLMRobertaTokenizer, "
-                    "MBartTokenizer, MBart50Tokenizer, each also as ...Fast, NougatTokenizerFast "
-                    "and PreTrainedTokenizerFast)");
+  throw ConfigError(
+      config_path + ": tokenizer_class '" + cls +
+      "' is not supported (supported: BertTokenizer, DistilBertTokenizer, "
+      "BertJapaneseTokenizer, GPT2Tokenizer, RobertaTokenizer, BartTokenizer, XLMRobertaTokenizer, "
+      "MBartTokenizer, MBart50Tokenizer, each also as ...Fast, NougatTokenizerFast "
+      "and PreTrainedTokenizerFast)");
 }
 
 }  // namespace ved

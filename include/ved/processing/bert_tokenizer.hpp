@@ -8,6 +8,9 @@
 //
 // The vocabulary comes from vocab.txt or, when that is absent, from the WordPiece model of a
 // fast tokenizer's tokenizer.json (see tokenizer_json.hpp for what is read from it).
+//
+// BertJapaneseTokenizer (at the end) reuses these parts: BasicTokenizer or nothing for words,
+// then characters or WordPiece for subwords.
 
 #include <cstddef>
 #include <cstdint>
@@ -260,6 +263,76 @@ inline std::vector<std::string> read_vocab_txt(const std::string& path) {
   return tokens;
 }
 
+// map.find(key)'s value, or nothing.
+template <typename Map>
+std::optional<typename Map::mapped_type> find_value(const Map& map,
+                                                    const typename Map::key_type& key) {
+  auto it = map.find(key);
+  if (it == map.end()) return std::nullopt;
+  return it->second;
+}
+
+// BERT's convert_tokens_to_string: " ".join(tokens).replace(" " + prefix, "").strip().
+inline std::string join_wordpieces(const std::vector<std::string>& tokens,
+                                   const std::string& prefix) {
+  std::string text;
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (i > 0) text += ' ';
+    text += tokens[i];
+  }
+  replace_all(text, " " + prefix, "");
+  return python_rstrip(python_lstrip(text));
+}
+
+// tokenizer_config.json's `never_split`: a list of strings or null.
+inline std::unordered_set<std::string> read_never_split(const json& config,
+                                                        const std::string& where) {
+  std::unordered_set<std::string> out;
+  auto it = config.find("never_split");
+  if (it == config.end() || it->is_null()) return out;
+  const std::string bad = where + ": field 'never_split' must be a list of strings or null";
+  if (!it->is_array()) throw ConfigError(bad);
+  for (const auto& s : *it) {
+    if (!s.is_string()) throw ConfigError(bad);
+    out.insert(s.get<std::string>());
+  }
+  return out;
+}
+
+// PreTrainedTokenizer.tokenize's lower-casing for a tokenizer with do_lower_case: one character
+// at a time, except where one of `kept` starts (the special tokens, then the normalized plain
+// added tokens): the regex `(tok1|tok2|...)|(.+?)`, whose first alternative that matches wins.
+inline std::string lower_case_except(const std::string& text,
+                                     const std::vector<std::u32string>& kept) {
+  const std::u32string t = to_u32(text);
+  std::u32string out;
+  out.reserve(t.size());
+  for (std::size_t i = 0; i < t.size();) {
+    bool matched = false;
+    for (const std::u32string& p : kept) {
+      if (t.compare(i, p.size(), p) == 0) {
+        out += p;
+        i += p.size();
+        matched = true;
+        break;
+      }
+    }
+    if (!matched) append_python_lower(out, t[i++]);
+  }
+  return to_utf8(out);
+}
+
+// What lower_case_except keeps for `tok`, in the order the regex tries them.
+inline std::vector<std::u32string> lower_case_kept(const PreTrainedTokenizer& tok) {
+  std::vector<std::u32string> kept;
+  for (const std::string& s : tok.all_special_tokens())
+    if (!s.empty()) kept.push_back(to_u32(s));
+  for (const auto& [id, token] : tok.added_tokens_decoder())
+    if (!token.special && token.normalized && !token.content.empty())
+      kept.push_back(to_u32(token.content));
+  return kept;
+}
+
 }  // namespace detail
 
 class BertTokenizer : public PreTrainedTokenizer {
@@ -335,16 +408,7 @@ class BertTokenizer : public PreTrainedTokenizer {
                                ? optional_flag(config, "strip_accents", where)
                                : fast.strip_accents;
     basic_.clean_text = fast.clean_text;
-    auto never_split = config.find("never_split");
-    if (never_split != config.end() && !never_split->is_null()) {
-      if (!never_split->is_array())
-        throw ConfigError(where + ": field 'never_split' must be a list of strings or null");
-      for (const auto& s : *never_split) {
-        if (!s.is_string())
-          throw ConfigError(where + ": field 'never_split' must be a list of strings or null");
-        basic_.never_split.insert(s.get<std::string>());
-      }
-    }
+    basic_.never_split = detail::read_never_split(config, where);
     clean_up_tokenization_spaces_ =
         detail::get_or<bool>(config, "clean_up_tokenization_spaces", fast.cleanup, where);
     split_special_tokens_ = detail::get_or<bool>(config, "split_special_tokens", false, where);
@@ -365,14 +429,8 @@ class BertTokenizer : public PreTrainedTokenizer {
                       std::move(args.additional_special_tokens));
 
     for (const std::string& s : all_special_tokens()) special_never_split_.insert(s);
-    // PreTrainedTokenizer.tokenize lower-cases everything but these (in this order).
-    if (do_basic_tokenize_ && basic_.do_lower_case) {
-      for (const std::string& s : all_special_tokens())
-        if (!s.empty()) lowercase_protected_.push_back(detail::to_u32(s));
-      for (const auto& [id, token] : added_tokens_decoder())
-        if (!token.special && token.normalized && !token.content.empty())
-          lowercase_protected_.push_back(detail::to_u32(token.content));
-    }
+    if (do_basic_tokenize_ && basic_.do_lower_case)
+      lowercase_protected_ = detail::lower_case_kept(*this);
   }
 
   int64_t vocab_size() const override { return static_cast<int64_t>(vocab_.size()); }
@@ -382,27 +440,11 @@ class BertTokenizer : public PreTrainedTokenizer {
   const detail::WordpieceTokenizer& wordpiece_tokenizer() const { return wordpiece_; }
 
  protected:
-  // PreTrainedTokenizer.tokenize lower-cases the text one character at a time before it is
-  // split on added tokens, leaving the special tokens (and normalized plain added tokens)
-  // alone: the regex `(tok1|tok2|...)|(.+?)`, whose first alternative that matches wins.
+  // PreTrainedTokenizer.tokenize lower-cases the text before it is split on added tokens
+  // (BertTokenizer's do_lower_case exists only with the basic tokenizer).
   std::string prepare_for_tokenization(const std::string& text) const override {
     if (!(do_basic_tokenize_ && basic_.do_lower_case)) return text;
-    const std::u32string t = detail::to_u32(text);
-    std::u32string out;
-    out.reserve(t.size());
-    for (std::size_t i = 0; i < t.size();) {
-      bool kept = false;
-      for (const std::u32string& p : lowercase_protected_) {
-        if (t.compare(i, p.size(), p) == 0) {
-          out += p;
-          i += p.size();
-          kept = true;
-          break;
-        }
-      }
-      if (!kept) detail::append_python_lower(out, t[i++]);
-    }
-    return detail::to_utf8(out);
+    return detail::lower_case_except(text, lowercase_protected_);
   }
 
   void tokenize_model(const std::string& text, std::vector<std::string>& out) const override {
@@ -421,26 +463,16 @@ class BertTokenizer : public PreTrainedTokenizer {
   }
 
   std::optional<int64_t> model_token_to_id(const std::string& token) const override {
-    auto it = vocab_.find(token);
-    if (it == vocab_.end()) return std::nullopt;
-    return it->second;
+    return detail::find_value(vocab_, token);
   }
 
   std::optional<std::string> model_id_to_token(int64_t id) const override {
-    auto it = ids_to_tokens_.find(id);
-    if (it == ids_to_tokens_.end()) return std::nullopt;
-    return it->second;
+    return detail::find_value(ids_to_tokens_, id);
   }
 
   // " ".join(tokens).replace(" ##", "").strip()
   std::string convert_tokens_to_string(const std::vector<std::string>& tokens) const override {
-    std::string text;
-    for (std::size_t i = 0; i < tokens.size(); ++i) {
-      if (i > 0) text += ' ';
-      text += tokens[i];
-    }
-    detail::replace_all(text, " " + decode_prefix_, "");
-    return detail::python_rstrip(detail::python_lstrip(text));
+    return detail::join_wordpieces(tokens, decode_prefix_);
   }
 
   std::vector<int64_t> build_inputs_with_special_tokens(std::vector<int64_t> ids) const override {
@@ -513,6 +545,182 @@ class BertTokenizer : public PreTrainedTokenizer {
   std::optional<detail::SpecialTokensTemplate> template_;
   std::unordered_set<std::string> special_never_split_;
   std::vector<std::u32string> lowercase_protected_;
+};
+
+// transformers' BertJapaneseTokenizer (models/bert_japanese/tokenization_bert_japanese.py):
+// vocab.txt, a word tokenizer, then a subword tokenizer on each word; [CLS] ... [SEP] and
+// BERT's decoding, without its clean-up by default. ved runs the configurations it can run
+// exactly:
+//   * subword_tokenizer_type "character" (manga-ocr, cl-tohoku's *-char models): each word
+//     NFKC-normalised, then one token per character, [UNK] for a character not in vocab.txt;
+//   * "wordpiece" after word_tokenizer_type "basic" (BERT's WordPiece), or no subword step.
+// Word tokenizer "basic" is BERT's BasicTokenizer without spaces around CJK characters.
+// Word tokenizer "mecab" with character subwords is run as "basic" (without accent
+// stripping, which MeCabTokenizer does not do): every character becomes a token either way, so
+// only the characters dropped can differ. MeCab may differ around whitespace, control
+// characters and characters whose NFKC form holds a space (unverified; ved ships no MeCab).
+// Everything else needs what ved does not have and is refused with a ConfigError: MeCab,
+// Sudachi or Juman++ words before WordPiece (a morphological analyser and its dictionary),
+// Sudachi or Juman++ before characters (they keep or trim whitespace differently), and
+// SentencePiece subwords (spiece.model).
+class BertJapaneseTokenizer : public PreTrainedTokenizer {
+ public:
+  enum class Subword { kNone, kCharacter, kWordpiece };
+
+  explicit BertJapaneseTokenizer(const std::string& dir) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec))
+      throw IoError(dir + ": not a directory (expected a tokenizer folder with vocab.txt)");
+    TokenizerInitArgs args = TokenizerInitArgs::load(dir);
+    const std::string& where = args.config_path;
+    const detail::json& config = args.config;
+
+    do_lower_case_ = detail::get_or<bool>(config, "do_lower_case", false, where);
+    do_word_tokenize_ = detail::get_or<bool>(config, "do_word_tokenize", true, where);
+    const bool do_subword = detail::get_or<bool>(config, "do_subword_tokenize", true, where);
+    const std::string word_type =
+        detail::get_or<std::string>(config, "word_tokenizer_type", "basic", where);
+    const std::string subword_type =
+        detail::get_or<std::string>(config, "subword_tokenizer_type", "wordpiece", where);
+    choose_tokenizers(where, word_type, subword_type, do_subword);
+
+    basic_.do_lower_case = do_lower_case_;
+    basic_.tokenize_chinese_chars = false;
+    if (word_type == "mecab") basic_.strip_accents = false;
+    basic_.never_split = detail::read_never_split(config, where);
+    clean_up_tokenization_spaces_ =
+        detail::get_or<bool>(config, "clean_up_tokenization_spaces", false, where);
+    split_special_tokens_ = detail::get_or<bool>(config, "split_special_tokens", false, where);
+
+    const std::string vocab_path = detail::join_path(dir, "vocab.txt");
+    if (!detail::is_regular_file(vocab_path))
+      throw IoError(vocab_path +
+                    ": not found (BertJapaneseTokenizer reads its vocabulary from it)");
+    const std::vector<std::string> tokens = detail::read_vocab_txt(vocab_path);
+    // {token: line} then {id: token}, as Python builds them: a repeated token keeps its last id.
+    for (std::size_t i = 0; i < tokens.size(); ++i) vocab_[tokens[i]] = static_cast<int64_t>(i);
+    for (const auto& [token, id] : vocab_) ids_to_tokens_[id] = token;
+    wordpiece_.vocab = &vocab_;
+
+    auto plain = [](const char* s) { return detail::SpecialTokenDefault{s, false, false, true}; };
+    const detail::SpecialTokenDefault none{};
+    const std::array<detail::SpecialTokenDefault, kNumSpecialTokenRoles> defaults = {
+        none,           none,           plain("[UNK]"), plain("[SEP]"),
+        plain("[PAD]"), plain("[CLS]"), plain("[MASK]")};
+    const auto special = detail::apply_special_token_defaults(args.special, defaults);
+    // The subword tokenizers get str(unk_token).
+    const SpecialTokenArg& unk = special[static_cast<std::size_t>(SpecialTokenRole::kUnk)];
+    unk_token_ = unk.has_value() ? unk.token.content : "None";
+    wordpiece_.unk_token = unk_token_;
+    init_added_tokens(dir, std::move(args.added_tokens_decoder), special,
+                      std::move(args.additional_special_tokens));
+
+    for (const std::string& s : all_special_tokens()) special_never_split_.insert(s);
+    if (do_lower_case_) lowercase_kept_ = detail::lower_case_kept(*this);
+  }
+
+  int64_t vocab_size() const override { return static_cast<int64_t>(vocab_.size()); }
+  bool do_lower_case() const { return do_lower_case_; }
+  bool do_word_tokenize() const { return do_word_tokenize_; }
+  Subword subword_tokenizer() const { return subword_; }
+
+ protected:
+  // transformers lower-cases in PreTrainedTokenizer.tokenize whenever do_lower_case is set.
+  std::string prepare_for_tokenization(const std::string& text) const override {
+    return do_lower_case_ ? detail::lower_case_except(text, lowercase_kept_) : text;
+  }
+
+  void tokenize_model(const std::string& text, std::vector<std::string>& out) const override {
+    // Unlike BertTokenizer, the special tokens are never split even with split_special_tokens,
+    // and never_split words still go through the subword step.
+    const std::vector<std::string> words = do_word_tokenize_
+                                               ? basic_.tokenize(text, &special_never_split_)
+                                               : std::vector<std::string>{text};
+    for (const std::string& word : words) {
+      switch (subword_) {
+        case Subword::kNone:
+          out.push_back(word);
+          break;
+        case Subword::kCharacter:
+          for (char32_t c : detail::nfkc(detail::to_u32(word))) {
+            std::string ch = detail::to_utf8(std::u32string(1, c));
+            out.push_back(vocab_.count(ch) ? std::move(ch) : unk_token_);
+          }
+          break;
+        case Subword::kWordpiece:
+          wordpiece_.tokenize(word, out);
+          break;
+      }
+    }
+  }
+
+  std::optional<int64_t> model_token_to_id(const std::string& token) const override {
+    return detail::find_value(vocab_, token);
+  }
+
+  std::optional<std::string> model_id_to_token(int64_t id) const override {
+    return detail::find_value(ids_to_tokens_, id);
+  }
+
+  // " ".join(tokens).replace(" ##", "").strip()
+  std::string convert_tokens_to_string(const std::vector<std::string>& tokens) const override {
+    return detail::join_wordpieces(tokens, "##");
+  }
+
+  std::vector<int64_t> build_inputs_with_special_tokens(std::vector<int64_t> ids) const override {
+    ids.insert(ids.begin(), required_special_token_id(SpecialTokenRole::kCls));
+    ids.push_back(required_special_token_id(SpecialTokenRole::kSep));
+    return ids;
+  }
+
+ private:
+  void choose_tokenizers(const std::string& where, const std::string& word_type,
+                         const std::string& subword_type, bool do_subword) {
+    auto field = [&](const char* name, const std::string& value) {
+      return where + ": " + name + " '" + value + "'";
+    };
+    const bool analyser = word_type == "mecab" || word_type == "sudachi" || word_type == "jumanpp";
+    if (do_word_tokenize_ && word_type != "basic" && !analyser)
+      throw ConfigError(field("word_tokenizer_type", word_type) +
+                        " is not a BertJapaneseTokenizer word tokenizer (basic, mecab, "
+                        "sudachi, jumanpp)");
+    if (!do_subword) {
+      subword_ = Subword::kNone;
+    } else if (subword_type == "character") {
+      subword_ = Subword::kCharacter;
+    } else if (subword_type == "wordpiece") {
+      subword_ = Subword::kWordpiece;
+    } else if (subword_type == "sentencepiece") {
+      throw ConfigError(field("subword_tokenizer_type", subword_type) +
+                        " is not supported (ved reads vocab.txt, not spiece.model)");
+    } else {
+      throw ConfigError(field("subword_tokenizer_type", subword_type) +
+                        " is not a BertJapaneseTokenizer subword tokenizer (wordpiece, "
+                        "character, sentencepiece)");
+    }
+    if (!do_word_tokenize_ || !analyser) return;
+    if (subword_ != Subword::kCharacter)
+      throw ConfigError(field("word_tokenizer_type", word_type) + " with " +
+                        (do_subword ? "subword_tokenizer_type '" + subword_type + "'"
+                                    : std::string("do_subword_tokenize false")) +
+                        " is not supported: its words come from a morphological analyser and "
+                        "dictionary that ved does not ship");
+    if (word_type != "mecab")
+      throw ConfigError(field("word_tokenizer_type", word_type) +
+                        " is not supported: ved does not ship that morphological analyser, and "
+                        "its whitespace handling changes even character subwords");
+  }
+
+  std::unordered_map<std::string, int64_t> vocab_;
+  std::unordered_map<int64_t, std::string> ids_to_tokens_;
+  bool do_lower_case_ = false;
+  bool do_word_tokenize_ = true;
+  Subword subword_ = Subword::kWordpiece;
+  detail::BasicTokenizer basic_;
+  detail::WordpieceTokenizer wordpiece_;
+  std::string unk_token_;
+  std::unordered_set<std::string> special_never_split_;
+  std::vector<std::u32string> lowercase_kept_;
 };
 
 }  // namespace ved

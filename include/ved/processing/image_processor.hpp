@@ -68,6 +68,17 @@ inline uint8_t pil_luma(const uint8_t* rgb) {
   return static_cast<uint8_t>((rgb[0] * 19595 + rgb[1] * 38470 + rgb[2] * 7471 + 0x8000) >> 16);
 }
 
+// PIL's img.convert("L").convert("RGB"): the grey value in all three channels.
+inline Image grayscale_rgb(const Image& in) {
+  Image out(in.width, in.height);
+  const size_t n = static_cast<size_t>(in.width) * in.height;
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t g = pil_luma(&in.rgb[i * 3]);
+    out.rgb[i * 3] = out.rgb[i * 3 + 1] = out.rgb[i * 3 + 2] = g;
+  }
+  return out;
+}
+
 // NougatImageProcessor.crop_margin: crop to the bounding box of the "ink" of the page. Ink is
 // decided on PIL's grey image after a min-max stretch, g = (v - min) / (max - min) * 255 in
 // float64, and g < `threshold`; the stretch is what lets a light mark on an off-white page count.
@@ -207,8 +218,28 @@ class ImageProcessor {
     return p;
   }
 
-  // pixel_values [B, 3, H, W] for a batch. All images must come out the same size (always the
-  // case with resizing/cropping/padding enabled), as transformers' stacking requires.
+  // Converts every image to grey (PIL's convert("L").convert("RGB")) before the processor's
+  // steps, as manga-ocr does before calling its ViTImageProcessor.
+  ImageProcessor& set_grayscale(bool on) {
+    grayscale_ = on;
+    return *this;
+  }
+  bool grayscale() const { return grayscale_; }
+
+  // The channels of pixel_values: 3, or 1 for an encoder built for grey images (TexTeller's
+  // num_channels 1), which then gets the grey image (as set_grayscale) normalised with the first
+  // entries of image_mean and image_std. ImageToText sets it from the encoder's config.
+  ImageProcessor& set_num_channels(int64_t n) {
+    if (n != 1 && n != 3)
+      throw InvalidArgument(source_ + ": images can be prepared with 1 or 3 channels, not " +
+                            std::to_string(n));
+    num_channels_ = static_cast<int>(n);
+    return *this;
+  }
+  int num_channels() const { return num_channels_; }
+
+  // pixel_values [B, num_channels, H, W] for a batch. All images must come out the same size
+  // (always the case with resizing/cropping/padding enabled), as transformers' stacking requires.
   Tensor<float> preprocess(const std::vector<Image>& images) const {
     if (images.empty()) throw InvalidArgument("ImageProcessor::preprocess: empty batch");
     std::vector<Image> prepared;
@@ -224,7 +255,8 @@ class ImageProcessor {
                               ") and cannot be batched; enable resizing in " + source_);
     }
     const int64_t h = prepared[0].height, w = prepared[0].width;
-    Tensor<float> out({static_cast<int64_t>(prepared.size()), 3, h, w});
+    const int channels = num_channels_;
+    Tensor<float> out({static_cast<int64_t>(prepared.size()), channels, h, w});
 
     // Every output value depends only on (channel, uint8 value): tabulate it.
     std::array<std::array<float, 256>, 3> lut{};
@@ -241,9 +273,9 @@ class ImageProcessor {
     const int64_t plane = h * w;
     for (size_t b = 0; b < prepared.size(); ++b) {
       const uint8_t* src = prepared[b].rgb.data();
-      float* dst = out.data() + static_cast<int64_t>(b) * 3 * plane;
+      float* dst = out.data() + static_cast<int64_t>(b) * channels * plane;
       for (int64_t i = 0; i < plane; ++i)
-        for (int c = 0; c < 3; ++c) dst[c * plane + i] = lut[c][src[i * 3 + c]];
+        for (int c = 0; c < channels; ++c) dst[c * plane + i] = lut[c][src[i * 3 + c]];
     }
     return out;
   }
@@ -256,7 +288,7 @@ class ImageProcessor {
   // i.e. right before rescale and normalize.
   Image prepare(const Image& image) const {
     detail::check_rgb_image(image, "ImageProcessor::prepare");
-    Image img = image;
+    Image img = grayscale_ || num_channels_ == 1 ? detail::grayscale_rgb(image) : image;
     if (kind_ == Kind::Donut || kind_ == Kind::Nougat) return prepare_document(std::move(img));
     if (do_resize_) img = resize_image(img, size_.width, size_.height, resample_);
     if (do_center_crop_) img = detail::center_crop_rgb(img, crop_size_.height, crop_size_.width);
@@ -291,19 +323,18 @@ class ImageProcessor {
  private:
   ImageProcessor() = default;
 
+  // The class name, with the names transformers resolves to the same processing mapped to it.
   static std::string processor_type(const detail::json& j, const std::string& source) {
+    // Configs written by the older feature extractors (TrOCR, Donut and vit-gpt2 on the Hub) name
+    // only `feature_extractor_type`, which AutoImageProcessor maps to the image processor; those
+    // saved by the deprecated ViTFeatureExtractor / DonutFeatureExtractor classes (distilvit and
+    // many fine-tunes) put that name under `image_processor_type`, and transformers instantiates
+    // the FeatureExtractor class, a subclass of the image processor with identical results.
     std::string type = detail::get_or<std::string>(j, "image_processor_type", "", source);
-    if (type.empty()) {
-      // Configs written by the older feature extractors (e.g. TrOCR, Donut and vit-gpt2 on the
-      // Hub) only name the feature extractor; AutoImageProcessor maps it to the image processor.
-      std::string fe = detail::get_or<std::string>(j, "feature_extractor_type", "", source);
-      const std::string suffix = "FeatureExtractor";
-      if (fe.size() > suffix.size() &&
-          fe.compare(fe.size() - suffix.size(), suffix.size(), suffix) == 0)
-        type = fe.substr(0, fe.size() - suffix.size()) + "ImageProcessor";
-      else if (!fe.empty())
-        type = fe;
-    }
+    if (type.empty()) type = detail::get_or<std::string>(j, "feature_extractor_type", "", source);
+    const std::string fe = "FeatureExtractor";
+    if (detail::ends_with(type, fe))
+      type = type.substr(0, type.size() - fe.size()) + "ImageProcessor";
     if (type.empty())
       throw ConfigError(source +
                         ": missing field 'image_processor_type' (and no "
@@ -378,10 +409,15 @@ class ImageProcessor {
       const double v = it->get<double>();
       return {v, v, v};
     }
-    if (!it->is_array() || it->size() != 3)
-      throw ConfigError(where + " must be a number or a list of 3 numbers, got " + it->dump());
+    // One entry serves every channel (a config written for a 1-channel model).
+    if (!it->is_array() || (it->size() != 3 && it->size() != 1))
+      throw ConfigError(where + " must be a number or a list of 1 or 3 numbers, got " + it->dump());
     std::array<double, 3> out{};
     for (size_t c = 0; c < 3; ++c) {
+      if (it->size() == 1 && c > 0) {
+        out[c] = out[0];
+        continue;
+      }
       if (!(*it)[c].is_number())
         throw ConfigError(where + "[" + std::to_string(c) +
                           "] is not a number: " + (*it)[c].dump());
@@ -456,6 +492,8 @@ class ImageProcessor {
   bool do_align_long_axis_ = false;
   bool do_pad_ = false;
   bool do_crop_margin_ = false;
+  bool grayscale_ = false;
+  int num_channels_ = 3;
 };
 
 }  // namespace ved

@@ -1,7 +1,11 @@
 #pragma once
 
 // Post-processing of generated text, chosen by name (postprocess("nougat", text)), next to
-// Donut's token2json (donut.hpp).
+// Donut's token2json (donut.hpp). The names:
+//   "none"       the text unchanged;
+//   "nougat"     Nougat's Markdown clean-up (below);
+//   "manga-ocr"  manga_ocr's post_process: whitespace removed, '…' and runs of '・'/'.' as
+//                dots, then jaconv's half-width to full-width folding (manga_ocr_postprocess).
 //
 // "nougat" is transformers' NougatTokenizerFast.post_process_generation / post_process_single
 // (models/nougat/tokenization_nougat_fast.py) ported rule by rule on ved's regex engine, which
@@ -645,15 +649,94 @@ inline std::string nougat_postprocess(std::string_view generation_in,
   return options.fix_markdown ? nougat::markdown_compatible(g) : g;
 }
 
+// ---- manga-ocr ----
+
+namespace manga_ocr::internal {
+
+// jaconv's half-width katakana table for U+FF61..U+FF9D (punctuation, kana, the long-vowel
+// mark), in code point order. The sound marks U+FF9E and U+FF9F are not in it: alone they stay.
+inline constexpr std::u32string_view kFullWidthKana =
+    U"。「」、・ヲァィゥェォャュョッーアイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホ"
+    U"マミムメモヤユヨラリルレロワン";
+
+// jaconv.h2z(text, ascii=True, digit=True) (kana=True): ASCII '!'..'~' and the space to full
+// width, half-width kana by the table. A kana and the sound mark after it become one character
+// for the 26 pairs jaconv lists: ｶ..ﾄ and ﾊ..ﾎ with ﾞ, ｳﾞ, ﾊ..ﾎ with ﾟ. In Unicode the voiced
+// kana follows the plain one (ガ = カ + 1) and the semi-voiced one comes next (パ = ハ + 2).
+inline std::u32string h2z(std::u32string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char32_t c = s[i];
+    if (c >= U'!' && c <= U'~') {  // ASCII, digits included: U+FF01..U+FF5E
+      out += c - U'!' + U'！';
+    } else if (c == U' ') {  // in jaconv's ascii table too (post_process leaves none)
+      out += U'\u3000';
+    } else if (c >= 0xFF61 && c <= 0xFF9D) {
+      char32_t full = kFullWidthKana[c - 0xFF61];
+      const char32_t mark = i + 1 < s.size() ? s[i + 1] : 0;
+      const bool ka_to_to = c >= U'ｶ' && c <= U'ﾄ', ha_to_ho = c >= U'ﾊ' && c <= U'ﾎ';
+      if (mark == U'ﾞ' && (ka_to_to || ha_to_ho)) {
+        full += 1;
+        ++i;
+      } else if (mark == U'ﾞ' && c == U'ｳ') {
+        full = U'ヴ';
+        ++i;
+      } else if (mark == U'ﾟ' && ha_to_ho) {
+        full += 2;
+        ++i;
+      }
+      out += full;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace manga_ocr::internal
+
+// manga_ocr's post_process (kha-white/manga-ocr, manga_ocr/ocr.py), applied to the decoded
+// text:
+//   text = ''.join(text.split())      # no whitespace at all (Python's str.isspace set)
+//   text = text.replace('…', '...')
+//   text = re.sub('[・.]{2,}', lambda x: (x.end() - x.start()) * '.', text)
+//   text = jaconv.h2z(text, ascii=True, digit=True)   # half-width to full-width
+// Text that is not UTF-8 is first decoded with errors="replace", as for "nougat".
+inline std::string manga_ocr_postprocess(std::string_view text) {
+  std::u32string joined;
+  for (char32_t c : nougat::internal::to_u32(text)) {
+    if (c == U'…') {
+      joined += U"...";
+    } else if (!detail::is_python_space(c)) {
+      joined += c;
+    }
+  }
+  // A run of two or more '・' / '.' becomes as many '.'.
+  auto dot_like = [](char32_t c) { return c == U'・' || c == U'.'; };
+  std::u32string dotted;
+  for (std::size_t i = 0; i < joined.size();) {
+    std::size_t end = i;
+    while (end < joined.size() && dot_like(joined[end])) ++end;
+    if (end - i >= 2) {
+      dotted.append(end - i, U'.');
+      i = end;
+    } else {
+      dotted += joined[i++];
+    }
+  }
+  return detail::to_utf8(manga_ocr::internal::h2z(dotted));
+}
+
 // ---- the registry ----
 
 struct PostprocessOptions {
   NougatPostprocessOptions nougat;  // for "nougat"
 };
 
-// The names postprocess() knows: "none" (the text unchanged) and "nougat".
+// The names postprocess() knows: "none" (the text unchanged), "nougat" and "manga-ocr".
 inline const std::vector<std::string>& postprocessor_names() {
-  static const std::vector<std::string> names = {"none", "nougat"};
+  static const std::vector<std::string> names = {"none", "nougat", "manga-ocr"};
   return names;
 }
 
@@ -662,6 +745,7 @@ inline std::string postprocess(std::string_view name, std::string_view text,
                                const PostprocessOptions& options = {}) {
   if (name == "none") return std::string(text);
   if (name == "nougat") return nougat_postprocess(text, options.nougat);
+  if (name == "manga-ocr") return manga_ocr_postprocess(text);
   std::string known;
   for (const auto& n : postprocessor_names()) known += (known.empty() ? "" : ", ") + n;
   throw InvalidArgument("unknown post-processor '" + std::string(name) + "' (known: " + known +
