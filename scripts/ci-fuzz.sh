@@ -13,7 +13,7 @@ scripts/ci-deps.sh clang libclang-rt-dev cmake make pkg-config libeigen3-dev lib
   nlohmann-json3-dev libsentencepiece-dev
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
-  -DCMAKE_CXX_COMPILER=clang++ -DVED_BUILD_FUZZERS=ON -DVED_USE_OPENMP=OFF -DVED_NATIVE=OFF \
+  -DCMAKE_CXX_COMPILER=clang++ -DVED_BUILD_FUZZERS=ON -DVED_NATIVE=OFF \
   -DVED_BUILD_TESTS=OFF -DVED_BUILD_EXAMPLES=OFF -DVED_BUILD_CLI=OFF -DVED_BUILD_BENCH=OFF
 cmake --build build-fuzz --target ved_fuzzers -j"$jobs"
 fuzz/run.sh -t "$seconds" -b build-fuzz -s "${VED_FUZZ_SEED:-1}" "$@"

@@ -176,7 +176,7 @@ double peak_rss_mib() {
 
 struct Machine {
   double bandwidth_gbs = 0;  // memory read, all threads
-  double gemm_gflops = 0;    // f32 GEMM (Eigen), all threads
+  double gemm_gflops = 0;    // f32 GEMM (ved's kernels), all threads
 };
 
 // Best of a few passes that sum a buffer much larger than any cache, split over the threads.
@@ -201,16 +201,21 @@ double probe_bandwidth_gbs() {
   return static_cast<double>(chunks * chunk) * sizeof(float) / best / 1e9;
 }
 
-// Best of a few 1024³ products.
+// Best of a few 1024³ products by ved's own GEMM (the kernel set in use, all threads): the rate
+// an encoder's matrix products could reach if nothing else took time.
 double probe_gemm_gflops() {
-  const Eigen::Index n = 1024;
-  const Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n);
-  Eigen::MatrixXf c(n, n);
-  c.noalias() = a * b;  // warm-up: pages, thread pool
+  const int64_t n = 1024;
+  ved::Tensor<float> w({n, n}), x({n, n}), y({n, n});
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (float& v : w) v = u(rng);
+  for (float& v : x) v = u(rng);
+  const ved::nn::WeightMatrix m(w);
+  m.multiply(x.data(), n, y.data());  // warm-up: pages, thread pool
   double best = 1e30;
   for (int pass = 0; pass < 3; ++pass) {
     const auto t0 = Clock::now();
-    c.noalias() = a * b;
+    m.multiply(x.data(), n, y.data());
     best = std::min(best, seconds_since(t0));
   }
   return 2.0 * static_cast<double>(n * n * n) / best / 1e9;
@@ -558,10 +563,11 @@ void print_table(const ordered_json& j) {
   std::printf("model        %s (%s weights, %s)\n", j["model"].get<std::string>().c_str(),
               j["weights"].get<std::string>().c_str(), j["dtype"].get<std::string>().c_str());
   std::printf(
-      "mode         %s: batch %lld, %lld beam(s), %lld new tokens, %lld runs, %lld threads\n",
+      "mode         %s: batch %lld, %lld beam(s), %lld new tokens, %lld runs, %lld threads, %s "
+      "kernels\n",
       j["mode"].get<std::string>().c_str(), j["batch"].get<long long>(),
       j["beams"].get<long long>(), j["new_tokens"].get<long long>(), j["n"].get<long long>(),
-      j["threads"].get<long long>());
+      j["threads"].get<long long>(), j["kernels"].get<std::string>().c_str());
   std::printf("time         min %s  median %s  max %s s\n", num(j["min_s"], "%.3f").c_str(),
               num(j["median_s"], "%.3f").c_str(), num(j["max_s"], "%.3f").c_str());
   if (!j["tokens_per_s"].is_null())
@@ -610,6 +616,7 @@ int run(int argc, char** argv) {
   j["weights"] = o.synthetic ? "synthetic" : "checkpoint";
   j["mode"] = o.mode.name;
   j["threads"] = ved::num_threads();
+  j["kernels"] = ved::kernel_isa();
   j["dtype"] = ved::weight_type_name(o.dtype);
   j["batch"] = o.mode.batch;
   j["beams"] = o.mode.beams;

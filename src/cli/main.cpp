@@ -557,6 +557,12 @@ int main(int argc, char** argv) {
   if (command == "--version") {
     std::cout << "ved " << VED_VERSION_STRING << "\n";
     try {
+      std::cout << "kernels: " << ved::kernel_isa() << " (VED_ISA=generic|avx2|avx512 lowers it), "
+                << ved::num_threads() << " threads\n";
+    } catch (const ved::Error& e) {
+      std::cout << "kernels: " << e.what() << "\n";
+    }
+    try {
       std::cout << "default model: " << ved::default_model_name() << " ("
                 << ved::default_model_dir() << ")\n";
     } catch (const ved::Error&) {

@@ -200,6 +200,28 @@ TEST(Cli, UnusedWeightsWarnAndStrictRefuses) {
   EXPECT_NE(r.out.find("encoder.extra_head.weight"), std::string::npos) << r.out;
 }
 
+// VED_ISA lowers the kernel set (never raises it), an unknown value is an error naming it, and
+// the default thread count follows the CPU affinity (taskset) of the process.
+TEST(Cli, KernelSetAndThreadCountFromTheEnvironment) {
+  Result r = test::run_shell("VED_ISA=generic " + test::shell_quote(VED_CLI_PATH) + " --version");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("kernels: generic"), std::string::npos) << r.out;
+  r = test::run_shell("VED_ISA=sse9 " + test::shell_quote(VED_CLI_PATH) + " --version");
+  EXPECT_NE(r.out.find("VED_ISA='sse9'"), std::string::npos) << r.out;
+  const std::string pixels = test::fixture("models/vit-gpt2/expected.safetensors");
+  r = test::run_shell("VED_ISA=sse9 " + test::shell_quote(VED_CLI_PATH) + " generate --model " +
+                      test::shell_quote(test::fixture("models/vit-gpt2")) + " --pixel-values " +
+                      test::shell_quote(pixels));
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("VED_ISA='sse9'"), std::string::npos) << r.out;
+  r = test::run_shell("env -u VED_NUM_THREADS -u OMP_NUM_THREADS taskset -c 0 " +
+                      test::shell_quote(VED_CLI_PATH) + " --version");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find(", 1 threads"), std::string::npos) << r.out;
+  r = test::run_shell("VED_NUM_THREADS=3 " + test::shell_quote(VED_CLI_PATH) + " --version");
+  EXPECT_NE(r.out.find(", 3 threads"), std::string::npos) << r.out;
+}
+
 TEST(Cli, CaptionRunsTheWholePipeline) {
   const Result r = ved_cli({"caption", "--model", kDemo, "--json", "--args",
                             R"({"max_new_tokens": 12})", kImage, kImage});

@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/matmul_kernels.hpp"
 #include "ved/nn/linear.hpp"
 #include "ved/threads.hpp"
 
@@ -89,42 +90,39 @@ TEST(Matmul, LargeProductsMatchDoubleReference) {
   }
 }
 
-// The portable tile (built where AVX-512 is not) checked directly, since this machine takes the
-// AVX-512 path through multiply().
-TEST(Matmul, PortableTileMatchesDoubleReference) {
-  namespace k = ved::nn::kernel;
-  const int64_t K = 37;
-  const Tensor<float> x = random_tensor({3, K}, 11), w = random_tensor({4, K}, 12);
-  std::vector<uint16_t> wb(static_cast<size_t>(4 * K));
-  std::vector<int8_t> wi(static_cast<size_t>(4 * K));
-  for (size_t i = 0; i < wb.size(); ++i) {
-    wb[i] = k::f32_to_bf16(w.data()[i]);
-    wi[i] = static_cast<int8_t>(static_cast<int>(i % 255) - 127);
-  }
-  k::PortableF32 lf[4];
-  k::PortableBF16 lb[4];
-  k::PortableI8 li[4];
-  for (int n = 0; n < 4; ++n) {
-    lf[n] = {w.data() + n * K};
-    lb[n] = {wb.data() + n * K};
-    li[n] = {wi.data() + n * K};
-  }
-  float out[3][4];
-  auto check = [&](auto weight_at, const char* what) {
-    for (int m = 0; m < 3; ++m)
-      for (int n = 0; n < 4; ++n) {
-        double s = 0;
-        for (int64_t j = 0; j < K; ++j) s += double(x.data()[m * K + j]) * weight_at(n, j);
-        EXPECT_NEAR(out[m][n], s, 1e-4 * (1 + std::fabs(s))) << what << " m=" << m << " n=" << n;
+// Every kernel set this CPU runs (generic, AVX2, AVX-512), called directly: whichever one
+// multiply() dispatches to, the others are checked too, for every weight type and layout, skinny
+// and GEMM shapes, against a double-precision reference.
+TEST(Matmul, EveryKernelSetMatchesDoubleReference) {
+  const auto sets = ved::nn::kernels::runnable_kernels();
+  ASSERT_GE(sets.size(), 1u);
+  EXPECT_STREQ(sets[0]->name, "generic");
+  const int64_t N = 70, K = 37;
+  const Tensor<float> w = random_tensor({N, K}, 12);
+  Tensor<float> wt({K, N});
+  wt.matrix() = w.matrix().transpose();
+  const WeightMatrix plain(w), transposed(wt, true);
+  for (const WeightMatrix& m :
+       {plain, transposed, plain.converted(WeightType::BF16), plain.converted(WeightType::Int8)}) {
+    for (int64_t M : {1, 3, 4, 8, 9, 50}) {
+      const Tensor<float> x = random_tensor({M, K}, 11 + M);
+      for (const auto* set : sets) {
+        SCOPED_TRACE(std::string(set->name) + " type " + weight_type_name(m.type()) + " M " +
+                     std::to_string(M) + (m.view().transposed ? " transposed" : ""));
+        std::vector<float> y(static_cast<size_t>(M * N));
+        set->multiply(m.view(), x.data(), M, y.data());
+        std::vector<float> row(static_cast<size_t>(K));
+        for (int64_t n = 0; n < N; ++n) {
+          m.f32_row(n, row.data());
+          for (int64_t r = 0; r < M; ++r) {
+            double s = 0;
+            for (int64_t j = 0; j < K; ++j) s += double(x.data()[r * K + j]) * row[size_t(j)];
+            ASSERT_NEAR(y[size_t(r * N + n)], s, 1e-4 * (1 + std::fabs(s))) << "n " << n;
+          }
+        }
       }
-  };
-  k::dot_tile_generic<3, 4>(x.data(), K, lf, &out[0][0], 4);
-  check([&](int n, int64_t j) { return double(w.data()[n * K + j]); }, "f32");
-  k::dot_tile_generic<3, 4>(x.data(), K, lb, &out[0][0], 4);
-  check([&](int n, int64_t j) { return double(ved::detail::bf16_to_f32(wb[size_t(n * K + j)])); },
-        "bf16");
-  k::dot_tile_generic<3, 4>(x.data(), K, li, &out[0][0], 4);
-  check([&](int n, int64_t j) { return double(wi[size_t(n * K + j)]); }, "int8");
+    }
+  }
 }
 
 TEST(Matmul, TransposedLayoutHoldsTheSameMatrix) {

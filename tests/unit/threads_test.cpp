@@ -4,7 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
 #include "../test_util.hpp"
+
+#include "ved/detail/parallel.hpp"
 #include "ved/ved.hpp"
 
 namespace {
@@ -75,3 +80,62 @@ TEST(Threads, NegativeCountIsAnError) {
 }
 
 }  // namespace
+
+namespace ved {
+namespace {
+
+// The pool hands out every index exactly once, whatever the thread count, and nested loops run
+// serially inside the outer one.
+TEST(ThreadPool, EveryIndexOnceAndNestedLoopsSerial) {
+  for (int threads : {1, 2, 3, 8}) {
+    set_num_threads(threads);
+    for (int64_t n : {1, 2, 7, 64, 1000}) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      parallel_for(0, n, 0, [&](int64_t i) {
+        EXPECT_TRUE(detail::in_parallel_region() || threads == 1);
+        int inner = 0;
+        parallel_for(0, 4, 0, [&](int64_t) { ++inner; });  // serial: no data race on `inner`
+        EXPECT_EQ(inner, 4);
+        hits[static_cast<size_t>(i)].fetch_add(1);
+      });
+      for (const auto& h : hits) EXPECT_EQ(h.load(), 1) << "n " << n << " threads " << threads;
+    }
+  }
+  set_num_threads(0);
+}
+
+// An exception thrown by one index reaches the caller (the other chunks still finish), and the
+// pool keeps working afterwards.
+TEST(ThreadPool, ExceptionsReachTheCaller) {
+  set_num_threads(2);
+  std::atomic<int> ran{0};
+  EXPECT_THROW(parallel_for(0, 100, 0,
+                            [&](int64_t i) {
+                              ran.fetch_add(1);
+                              if (i == 37) throw InvalidArgument("index 37");
+                            }),
+               InvalidArgument);
+  EXPECT_GE(ran.load(), 1);
+  std::atomic<int64_t> sum{0};
+  parallel_for(0, 100, 0, [&](int64_t i) { sum.fetch_add(i); });
+  EXPECT_EQ(sum.load(), 4950);
+  set_num_threads(0);
+}
+
+// Loops started from several threads at once all complete (one runs on the pool, the others
+// serially on their own thread).
+TEST(ThreadPool, ConcurrentCallers) {
+  set_num_threads(2);
+  std::vector<std::thread> callers;
+  std::atomic<int64_t> total{0};
+  for (int t = 0; t < 6; ++t)
+    callers.emplace_back([&] {
+      for (int r = 0; r < 50; ++r) parallel_for(0, 64, 0, [&](int64_t i) { total.fetch_add(i); });
+    });
+  for (auto& c : callers) c.join();
+  EXPECT_EQ(total.load(), int64_t{6} * 50 * (63 * 64 / 2));
+  set_num_threads(0);
+}
+
+}  // namespace
+}  // namespace ved

@@ -1,0 +1,164 @@
+// The AVX2 + FMA kernels (x86-64 CPUs since 2013 without AVX-512): dot products that stream W
+// for a few rows of x, and a 6 x 16 packed GEMM tile for many.
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/matmul_kernels.hpp"
+#include "ved/detail/half.hpp"
+#include "ved/detail/parallel.hpp"
+
+#define VED_TARGET "avx2,fma,f16c,bmi,bmi2,lzcnt,popcnt"
+#include "kernels/target_begin.inc"
+
+namespace ved::nn::kernels {
+namespace avx2 {
+namespace {
+
+// Loads 16 consecutive weights of a row as two vectors of 8 f32; at(k) is weight k alone.
+struct LoadF32 {
+  const float* w;
+  void operator()(int64_t off, __m256& lo, __m256& hi) const {
+    lo = _mm256_loadu_ps(w + off);
+    hi = _mm256_loadu_ps(w + off + 8);
+  }
+  float at(int64_t k) const { return w[k]; }
+};
+struct LoadBF16 {
+  const uint16_t* w;
+  static __m256 widen(__m128i h) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  void operator()(int64_t off, __m256& lo, __m256& hi) const {
+    lo = widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + off)));
+    hi = widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + off + 8)));
+  }
+  float at(int64_t k) const { return ved::detail::bf16_to_f32(w[k]); }
+};
+struct LoadI8 {
+  const int8_t* w;
+  static __m256 widen(__m128i b) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)); }
+  void operator()(int64_t off, __m256& lo, __m256& hi) const {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + off));
+    lo = widen(b);
+    hi = widen(_mm_srli_si128(b, 8));
+  }
+  float at(int64_t k) const { return static_cast<float>(w[k]); }
+};
+
+float hsum(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+
+// out[m][n] = x[m] · w[n] for MR (<= 2) rows of x and NR rows of W: 2 * NR accumulators, the
+// 16 weights of a step loaded once for both rows. The last K % 16 products are added one by one.
+template <int MR, int NR, typename Load>
+void dot_tile2(const float* x, int64_t K, const Load* w, float* out, int64_t ldo) {
+  __m256 acc[MR][NR];
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < NR; ++n) acc[m][n] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
+    __m256 xlo[MR], xhi[MR];
+    for (int m = 0; m < MR; ++m) {
+      xlo[m] = _mm256_loadu_ps(x + m * K + k);
+      xhi[m] = _mm256_loadu_ps(x + m * K + k + 8);
+    }
+    for (int n = 0; n < NR; ++n) {
+      __m256 lo, hi;
+      w[n](k, lo, hi);
+      for (int m = 0; m < MR; ++m) {
+        acc[m][n] = _mm256_fmadd_ps(xlo[m], lo, acc[m][n]);
+        acc[m][n] = _mm256_fmadd_ps(xhi[m], hi, acc[m][n]);
+      }
+    }
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < NR; ++n) {
+      float s = hsum(acc[m][n]);
+      for (int64_t r = k; r < K; ++r) s += x[m * K + r] * w[n].at(r);
+      out[m * ldo + n] = s;
+    }
+}
+
+// MR = 1..4 rows as tiles of at most two (a third and fourth row would not fit the registers).
+template <int MR, int NR, typename Load>
+void dot_tile(const float* x, int64_t K, const Load* w, float* out, int64_t ldo) {
+  if constexpr (MR <= 2) {
+    dot_tile2<MR, NR>(x, K, w, out, ldo);
+  } else {
+    dot_tile2<2, NR>(x, K, w, out, ldo);
+    dot_tile2<MR - 2, NR>(x + 2 * K, K, w, out + 2 * ldo, ldo);
+  }
+}
+
+#include "kernels/skinny_transposed.inc"
+
+// (after skinny_transposed, which it calls)
+#include "kernels/skinny_rows.inc"
+
+// 6 x 16 outputs in 12 of the 16 registers: per k two loads of W, six broadcasts of x and twelve
+// FMAs.
+constexpr int64_t kGemmRows = 6, kGemmCols = 16;
+
+void gemm_panel(const float* xp, const float* wp, int64_t K, float* y, int64_t ldy, int64_t rows,
+                int64_t cols) {
+  __m256 acc[kGemmRows][2];
+  for (auto& row : acc) row[0] = row[1] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256 w0 = _mm256_load_ps(wp + k * kGemmCols),
+                 w1 = _mm256_load_ps(wp + k * kGemmCols + 8);
+    const float* xk = xp + k * kGemmRows;
+#pragma GCC unroll 6
+    for (int m = 0; m < kGemmRows; ++m) {
+      const __m256 xv = _mm256_broadcast_ss(xk + m);
+      acc[m][0] = _mm256_fmadd_ps(xv, w0, acc[m][0]);
+      acc[m][1] = _mm256_fmadd_ps(xv, w1, acc[m][1]);
+    }
+  }
+  // Through a local tile, with every row stored: a store loop bounded by `rows` would make GCC
+  // keep the accumulators in memory across the k loop.
+  alignas(32) float tile[kGemmRows][kGemmCols];
+#pragma GCC unroll 6
+  for (int m = 0; m < kGemmRows; ++m) {
+    _mm256_store_ps(tile[m], acc[m][0]);
+    _mm256_store_ps(tile[m] + 8, acc[m][1]);
+  }
+  for (int64_t m = 0; m < rows; ++m) std::copy_n(tile[m], cols, y + m * ldy);
+}
+
+#include "kernels/gemm_pack.inc"
+
+// W's columns [n0, n0 + width) as one packed panel: out[k * kGemmCols + j] = W[n0 + j, k].
+void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
+  if (w.type == WeightType::F32 && w.transposed) {
+    for (int64_t k = 0; k < w.cols; ++k)
+      std::copy_n(w.f32 + k * w.rows + n0, width, out + k * kGemmCols);
+    return;
+  }
+  pack_rows_scalar(w, n0, 0, width, out);
+}
+
+#include "kernels/gemm_packed.inc"
+
+void multiply(const WeightView& w, const float* x, int64_t M, float* y) {
+  if (M > kSkinnyRows) return gemm(w, x, M, y);
+  skinny(w, x, M, y);
+}
+
+}  // namespace
+}  // namespace avx2
+
+const KernelSet* avx2_kernels() {
+  static const KernelSet set{"avx2", avx2::multiply};
+  return &set;
+}
+
+}  // namespace ved::nn::kernels
+
+#include "kernels/target_end.inc"

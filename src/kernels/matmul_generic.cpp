@@ -1,0 +1,61 @@
+// The portable kernels: any CPU, compiled with the library's own flags. Skinny products in plain
+// loops (skinny_portable.inc); GEMM tiles as single-threaded Eigen products.
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <vector>
+
+#include "kernels/matmul_kernels.hpp"
+#include "ved/detail/half.hpp"
+#include "ved/detail/parallel.hpp"
+
+namespace ved::nn::kernels {
+namespace generic {
+namespace {
+
+#include "kernels/skinny_portable.inc"
+
+using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstRowMap = Eigen::Map<const RowMajor>;
+using RowMap = Eigen::Map<RowMajor>;
+
+// Each tile of y is one Eigen product; the tiles, not Eigen, are shared out among the threads,
+// because Eigen's blocking (and so the order of its sums) depends on its thread count.
+void gemm(const WeightView& w, const float* x, int64_t M, float* y) {
+  const int64_t N = w.rows, K = w.cols;
+  const int64_t row_tiles = (M + kMaxTileRows - 1) / kMaxTileRows;
+  const int64_t tile_rows = (M + row_tiles - 1) / row_tiles;
+  const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
+  const ConstRowMap xm(x, M, K);
+  RowMap ym(y, M, N);
+  parallel_for(0, row_tiles * col_tiles, 0, [&](int64_t tile) {
+    const int64_t m0 = tile / col_tiles * tile_rows, n0 = tile % col_tiles * kTileCols;
+    const int64_t mb = std::min(tile_rows, M - m0), nb = std::min(kTileCols, N - n0);
+    auto out = ym.block(m0, n0, mb, nb);
+    const auto rows = xm.middleRows(m0, mb);
+    if (w.type != WeightType::F32) {
+      RowMajor wide(nb, K);
+      for (int64_t n = 0; n < nb; ++n) w.row_f32(n0 + n, wide.data() + n * K);
+      out.noalias() = rows * wide.transpose();
+    } else if (w.transposed) {
+      out.noalias() = rows * ConstRowMap(w.f32, K, N).middleCols(n0, nb);
+    } else {
+      out.noalias() = rows * ConstRowMap(w.f32, N, K).middleRows(n0, nb).transpose();
+    }
+  });
+}
+
+void multiply(const WeightView& w, const float* x, int64_t M, float* y) {
+  if (M > kSkinnyRows) return gemm(w, x, M, y);
+  skinny(w, x, M, y);
+}
+
+}  // namespace
+}  // namespace generic
+
+const KernelSet& generic_kernels() {
+  static const KernelSet set{"generic", generic::multiply};
+  return set;
+}
+
+}  // namespace ved::nn::kernels

@@ -1,0 +1,48 @@
+#pragma once
+
+// The matrix-product kernels behind ved::nn::WeightMatrix::multiply, one set per instruction set,
+// chosen once at run time (dispatch.cpp). Each set is compiled in its own file, its functions in
+// its own namespace and, for the vector ones, under `#pragma GCC target` placed after every
+// library header: only ved's own kernel code gets the wider instructions, so no inline function
+// shared with the rest of the program (std::, Eigen) is ever compiled for a CPU the program
+// might not run on.
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "ved/nn/matmul.hpp"
+
+namespace ved::nn::kernels {
+
+struct KernelSet {
+  const char* name;  // "generic", "avx2", "avx512"
+  void (*multiply)(const WeightView& w, const float* x, int64_t M, float* y);
+};
+
+const KernelSet& generic_kernels();
+// nullptr when this build has no such set (another architecture, or a compiler without it).
+const KernelSet* avx2_kernels();
+const KernelSet* avx512_kernels();
+
+// Every set this CPU can run, narrowest first (for tests).
+std::vector<const KernelSet*> runnable_kernels();
+
+// Up to this many rows of x, products stream W through the skinny kernels; above it they are
+// compute-bound and blocked GEMM wins. Beam search (4 beams) and small batches stay below.
+constexpr int64_t kSkinnyRows = 8;
+
+// How many blocks of `block_work` multiply-adds a skinny product must have before it is split
+// across threads: waking a team costs microseconds, as much as a small layer's whole product.
+inline int64_t serial_blocks(int64_t block_work) {
+  constexpr int64_t kMinParallelWork = int64_t{1} << 17;
+  return std::max<int64_t>(1, kMinParallelWork / std::max<int64_t>(1, block_work));
+}
+
+// The grid of GEMM tiles: row blocks of at most 384 rows, evenly sized, by 64 columns, leave 12
+// or more tiles to share out for every layer of a base-sized model (197 and 577 tokens, batches
+// of 8). It depends on the shape alone, never on the thread count, so y is the same bits on any
+// number of cores.
+constexpr int64_t kMaxTileRows = 384, kTileCols = 64;
+
+}  // namespace ved::nn::kernels
