@@ -138,7 +138,7 @@ void gemm_panel(const float* xp, const float* wp, int64_t K, float* y, int64_t l
 void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
   if (w.type == WeightType::F32 && w.transposed) {
     for (int64_t k = 0; k < w.cols; ++k)
-      std::copy_n(w.f32 + k * w.rows + n0, width, out + k * kGemmCols);
+      std::copy_n(w.f32 + k * w.stride + n0, width, out + k * kGemmCols);
     return;
   }
   pack_rows_scalar(w, n0, 0, width, out);

@@ -119,22 +119,22 @@ void skinny_transposed(const WeightView& w, const float* x, int64_t M, float* y)
         float* ym = y + m0 * N + n0;
         switch (mr) {
           case 1:
-            axpy_band<1>(xm, K, w.f32 + n0, N, ym, N);
+            axpy_band<1>(xm, K, w.f32 + n0, w.stride, ym, N);
             break;
           case 2:
-            axpy_band<2>(xm, K, w.f32 + n0, N, ym, N);
+            axpy_band<2>(xm, K, w.f32 + n0, w.stride, ym, N);
             break;
           case 3:
-            axpy_band<3>(xm, K, w.f32 + n0, N, ym, N);
+            axpy_band<3>(xm, K, w.f32 + n0, w.stride, ym, N);
             break;
           case 4:
-            axpy_band<4>(xm, K, w.f32 + n0, N, ym, N);
+            axpy_band<4>(xm, K, w.f32 + n0, w.stride, ym, N);
             break;
           case 5:
-            axpy_band<5>(xm, K, w.f32 + n0, N, ym, N);
+            axpy_band<5>(xm, K, w.f32 + n0, w.stride, ym, N);
             break;
           default:
-            axpy_band<6>(xm, K, w.f32 + n0, N, ym, N);
+            axpy_band<6>(xm, K, w.f32 + n0, w.stride, ym, N);
         }
       }
       return;
@@ -143,7 +143,7 @@ void skinny_transposed(const WeightView& w, const float* x, int64_t M, float* y)
       float acc[kBand] = {};
       for (int64_t k = 0; k < K; ++k) {
         const float xv = x[m * K + k];
-        const float* wk = w.f32 + k * N + n0;
+        const float* wk = w.f32 + k * w.stride + n0;
         for (int64_t j = 0; j < width; ++j) acc[j] += xv * wk[j];
       }
       std::copy(acc, acc + width, y + m * N + n0);
@@ -217,17 +217,17 @@ void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
   constexpr int64_t NR = kGemmCols;
   const int64_t K = w.cols;
   if (w.type == WeightType::F32 && w.transposed) {
-    for (int64_t k = 0; k < K; ++k) std::copy_n(w.f32 + k * w.rows + n0, width, out + k * NR);
+    for (int64_t k = 0; k < K; ++k) std::copy_n(w.f32 + k * w.stride + n0, width, out + k * NR);
     return;
   }
   int64_t j = 0;
   if (w.type == WeightType::F32)  // whole 16 x 16 blocks transposed in registers
     for (; j + 16 <= width; j += 16) {
-      const float* src = w.f32 + (n0 + j) * K;
+      const float* src = w.f32 + (n0 + j) * w.stride;
       int64_t k = 0;
-      for (; k + 16 <= K; k += 16) transpose16(src + k, K, out + k * NR + j, NR);
+      for (; k + 16 <= K; k += 16) transpose16(src + k, w.stride, out + k * NR + j, NR);
       for (; k < K; ++k)
-        for (int64_t i = 0; i < 16; ++i) out[k * NR + j + i] = src[i * K + k];
+        for (int64_t i = 0; i < 16; ++i) out[k * NR + j + i] = src[i * w.stride + k];
     }
   pack_rows_scalar(w, n0, j, width, out);
 }

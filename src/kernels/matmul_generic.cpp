@@ -17,6 +17,7 @@ namespace {
 
 using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstRowMap = Eigen::Map<const RowMajor>;
+using ConstStridedMap = Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>>;
 using RowMap = Eigen::Map<RowMajor>;
 
 // Each tile of y is one Eigen product; the tiles, not Eigen, are shared out among the threads,
@@ -38,9 +39,12 @@ void gemm(const WeightView& w, const float* x, int64_t M, float* y) {
       for (int64_t n = 0; n < nb; ++n) w.row_f32(n0 + n, wide.data() + n * K);
       out.noalias() = rows * wide.transpose();
     } else if (w.transposed) {
-      out.noalias() = rows * ConstRowMap(w.f32, K, N).middleCols(n0, nb);
+      out.noalias() =
+          rows * ConstStridedMap(w.f32, K, N, Eigen::OuterStride<>(w.stride)).middleCols(n0, nb);
     } else {
-      out.noalias() = rows * ConstRowMap(w.f32, N, K).middleRows(n0, nb).transpose();
+      out.noalias() = rows * ConstStridedMap(w.f32, N, K, Eigen::OuterStride<>(w.stride))
+                                 .middleRows(n0, nb)
+                                 .transpose();
     }
   });
 }

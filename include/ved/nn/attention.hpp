@@ -12,14 +12,6 @@
 
 namespace ved::nn {
 
-// Row-major [rows, cols] matrix inside a wider row (one head of a [T, heads * head_dim] buffer).
-using StridedMap =
-    Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
-               Eigen::OuterStride<>>;
-using MutStridedMap =
-    Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
-               Eigen::OuterStride<>>;
-
 // Attention inputs for one sequence: q [tq, heads*head_dim], k/v [tk, heads*head_dim], each
 // with its own row stride so that packed qkv projections need no copy.
 struct AttentionArgs {
@@ -41,13 +33,17 @@ struct AttentionArgs {
 // transformers adds them (Swin: relative position bias, then the shifted-window mask; BEiT: the
 // layer's relative position bias, then the shared one). Masked keys (causal) are left out of the
 // softmax entirely, which is what adding finfo.min before softmax amounts to in float32.
+//
+// Both products run on the matrix kernels chosen for this CPU (nn::multiply): k and v are used
+// in place, as a [tk, head_dim] weight matrix and its transposed layout.
 inline void attend_head(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2) {
   const int64_t d = a.head_dim;
-  StridedMap q(a.q + h * d, a.tq, d, Eigen::OuterStride<>(a.q_stride));
-  StridedMap k(a.k + h * d, a.tk, d, Eigen::OuterStride<>(a.kv_stride));
-  StridedMap v(a.v + h * d, a.tk, d, Eigen::OuterStride<>(a.kv_stride));
-  MutStridedMap out(a.out + h * d, a.tq, d, Eigen::OuterStride<>(a.out_stride));
-  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> scores = q * k.transpose();
+  std::vector<float> q(static_cast<size_t>(a.tq * d));
+  for (int64_t i = 0; i < a.tq; ++i) std::copy_n(a.q + i * a.q_stride + h * d, d, q.data() + i * d);
+  const WeightView k{WeightType::F32, false,   a.tk,    d,          a.k + h * d,
+                     nullptr,         nullptr, nullptr, a.kv_stride};
+  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> scores(a.tq, a.tk);
+  multiply(k, q.data(), a.tq, scores.data());
   const int64_t past = a.tk - a.tq;
   for (int64_t i = 0; i < a.tq; ++i) {
     const int64_t visible = a.causal ? std::min(a.tk, past + i + 1) : a.tk;
@@ -72,7 +68,11 @@ inline void attend_head(const AttentionArgs& a, int64_t h, const float* bias, co
     for (int64_t j = 0; j < visible; ++j) s[j] *= inv;
     for (int64_t j = visible; j < a.tk; ++j) s[j] = 0.0f;
   }
-  out.noalias() = scores * v;
+  const WeightView v{WeightType::F32, true,    d,       a.tk,       a.v + h * d,
+                     nullptr,         nullptr, nullptr, a.kv_stride};
+  multiply(v, scores.data(), a.tq, q.data());  // q's buffer now holds the head's output
+  for (int64_t i = 0; i < a.tq; ++i)
+    std::copy_n(q.data() + i * d, d, a.out + i * a.out_stride + h * d);
 }
 
 // softmax(q kᵀ · scale) v for one head.

@@ -55,19 +55,20 @@ struct WeightView {
   WeightType type;
   bool transposed;  // f32 stored [K, N]
   int64_t rows, cols;
-  const float* f32;
+  const float* f32;  // row n of [N, K] at f32 + n * stride; transposed: row k of [K, N]
   const uint16_t* bf16;
   const int8_t* i8;
   const float* scale;  // int8: per row
+  int64_t stride;      // f32: between stored rows (cols, or rows when transposed, if packed)
 
   // Row n as f32 (what the kernels multiply by).
   void row_f32(int64_t n, float* out) const {
     switch (type) {
       case WeightType::F32:
         if (transposed) {
-          for (int64_t k = 0; k < cols; ++k) out[k] = f32[k * rows + n];
+          for (int64_t k = 0; k < cols; ++k) out[k] = f32[k * stride + n];
         } else {
-          std::copy(f32 + n * cols, f32 + (n + 1) * cols, out);
+          std::copy(f32 + n * stride, f32 + n * stride + cols, out);
         }
         return;
       case WeightType::BF16:
@@ -183,7 +184,9 @@ class WeightMatrix {
   }
 
   WeightView view() const {
-    return {type_, transposed_, rows_, cols_, f32_.data(), bf16_.data(), i8_.data(), scale_.data()};
+    return {type_,      transposed_,   rows_,
+            cols_,      f32_.data(),   bf16_.data(),
+            i8_.data(), scale_.data(), transposed_ ? rows_ : cols_};
   }
 
  private:
