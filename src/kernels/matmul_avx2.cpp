@@ -146,11 +146,6 @@ void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
 
 #include "kernels/gemm_packed.inc"
 
-void multiply(const WeightView& w, const float* x, int64_t M, float* y) {
-  if (M > kSkinnyRows) return gemm(w, x, M, y);
-  skinny(w, x, M, y);
-}
-
 }  // namespace
 }  // namespace avx2
 

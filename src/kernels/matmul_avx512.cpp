@@ -232,14 +232,10 @@ void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
   pack_rows_scalar(w, n0, j, width, out);
 }
 
-#include "kernels/gemm_packed.inc"
-
 #include "kernels/skinny_rows.inc"
 
-void multiply(const WeightView& w, const float* x, int64_t M, float* y) {
-  if (M > kSkinnyRows) return gemm(w, x, M, y);
-  skinny(w, x, M, y);
-}
+// (after skinny_rows, whose skinny() it calls)
+#include "kernels/gemm_packed.inc"
 
 }  // namespace
 }  // namespace avx512

@@ -111,15 +111,44 @@ TEST(Matmul, EveryKernelSetMatchesDoubleReference) {
                      std::to_string(M) + (m.view().transposed ? " transposed" : ""));
         std::vector<float> y(static_cast<size_t>(M * N));
         set->multiply(m.view(), x.data(), M, y.data());
-        std::vector<float> row(static_cast<size_t>(K));
-        for (int64_t n = 0; n < N; ++n) {
-          m.f32_row(n, row.data());
-          for (int64_t r = 0; r < M; ++r) {
+        const std::vector<double> want = reference(m, x, M);
+        for (size_t i = 0; i < y.size(); ++i)
+          ASSERT_NEAR(y[i], want[i], 1e-4 * (1 + std::fabs(want[i]))) << "element " << i;
+      }
+    }
+  }
+}
+
+// Attention reads k and v in place: rows `stride` floats apart, in both layouts.
+TEST(Matmul, StridedViewsOnEveryKernelSet) {
+  const int64_t N = 40, K = 24, pad = 9;
+  const Tensor<float> wide = random_tensor({N, K + pad}, 21);  // [N, K] inside wider rows
+  const Tensor<float> tall = random_tensor({K, N + pad}, 22);  // [K, N] inside wider rows
+  for (int64_t M : {1, 5, 12, 30}) {
+    const Tensor<float> x = random_tensor({M, K}, 23 + M);
+    for (const auto* set : ved::nn::kernels::runnable_kernels()) {
+      for (bool transposed : {false, true}) {
+        SCOPED_TRACE(std::string(set->name) + " M " + std::to_string(M) +
+                     (transposed ? " transposed" : ""));
+        const ved::nn::WeightView w{WeightType::F32,
+                                    transposed,
+                                    N,
+                                    K,
+                                    transposed ? tall.data() : wide.data(),
+                                    nullptr,
+                                    nullptr,
+                                    nullptr,
+                                    transposed ? N + pad : K + pad};
+        std::vector<float> y(static_cast<size_t>(M * N));
+        set->multiply(w, x.data(), M, y.data());
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < N; ++n) {
             double s = 0;
-            for (int64_t j = 0; j < K; ++j) s += double(x.data()[r * K + j]) * row[size_t(j)];
-            ASSERT_NEAR(y[size_t(r * N + n)], s, 1e-4 * (1 + std::fabs(s))) << "n " << n;
+            for (int64_t k = 0; k < K; ++k)
+              s += double(x.data()[m * K + k]) *
+                   (transposed ? tall.data()[k * (N + pad) + n] : wide.data()[n * (K + pad) + k]);
+            ASSERT_NEAR(y[size_t(m * N + n)], s, 1e-4 * (1 + std::fabs(s)));
           }
-        }
       }
     }
   }
