@@ -63,11 +63,10 @@ double read_number(const std::string& path) {
   return in >> v ? v : 0;
 }
 
-// The tightest CPU quota of this process's cgroup and its ancestors, in CPUs; 0 for none. Inside
-// a container the cgroup path may not exist under /sys/fs/cgroup (the container sees its own
-// cgroup as the root), so the root's files are tried as well.
-double cgroup_quota() {
-  std::ifstream self("/proc/self/cgroup");
+}  // namespace
+
+double cgroup_cpu_quota(const std::string& proc_cgroup, const std::string& root) {
+  std::ifstream self(proc_cgroup);
   std::string line;
   double best = 0;
   auto consider = [&](double q) {
@@ -81,11 +80,11 @@ double cgroup_quota() {
     std::string path = line.substr(b + 1);
     if (controllers.empty()) {  // cgroup v2
       for (;;) {
-        consider(cpu_max_quota("/sys/fs/cgroup" + path + "/cpu.max"));
+        consider(cpu_max_quota(root + path + "/cpu.max"));
         if (path.empty() || path == "/") break;
         path = path.substr(0, path.rfind('/'));
       }
-      consider(cpu_max_quota("/sys/fs/cgroup/cpu.max"));
+      consider(cpu_max_quota(root + "/cpu.max"));
       continue;
     }
     std::stringstream list(controllers);
@@ -93,7 +92,7 @@ double cgroup_quota() {
     bool cpu = false;
     while (std::getline(list, c, ',')) cpu = cpu || c == "cpu";
     if (!cpu) continue;
-    for (const std::string mount : {"/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu"}) {
+    for (const std::string& mount : {root + "/cpu,cpuacct", root + "/cpu"}) {
       for (const std::string& dir : {mount + path, mount}) {
         const double quota = read_number(dir + "/cpu.cfs_quota_us");
         const double period = read_number(dir + "/cpu.cfs_period_us");
@@ -104,11 +103,13 @@ double cgroup_quota() {
   return best;
 }
 
+namespace {
+
 int compute_available_cpus() {
   for (const char* name : {"VED_NUM_THREADS", "OMP_NUM_THREADS"})
     if (const int n = env_threads(name)) return n;
   int n = affinity_cpus();
-  const double quota = cgroup_quota();
+  const double quota = cgroup_cpu_quota("/proc/self/cgroup", "/sys/fs/cgroup");
   if (quota > 0) n = std::min(n, std::max(1, static_cast<int>(quota)));
   return std::max(1, n);
 }

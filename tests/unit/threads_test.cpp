@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 #include <vector>
 #include "../test_util.hpp"
@@ -135,6 +136,47 @@ TEST(ThreadPool, ConcurrentCallers) {
   for (auto& c : callers) c.join();
   EXPECT_EQ(total.load(), int64_t{6} * 50 * (63 * 64 / 2));
   set_num_threads(0);
+}
+
+}  // namespace
+}  // namespace ved
+
+namespace ved {
+namespace {
+
+// The container quota path, on cgroup trees written the way Docker and systemd write them.
+TEST(ThreadCount, CgroupQuotaFromV2AndV1Files) {
+  test::TempDir root;
+  namespace fs = std::filesystem;
+  auto file = [&](const std::string& rel, const std::string& text) {
+    fs::create_directories((root.path() / rel).parent_path());
+    root.write(rel, text);
+  };
+  // v2: a 2.5-CPU limit on the service, a tighter 1.5 on its parent slice, none at the root.
+  file("proc_v2", "0::/system.slice/app.service\n");
+  file("v2/cpu.max", "max 100000\n");
+  file("v2/system.slice/cpu.max", "150000 100000\n");
+  file("v2/system.slice/app.service/cpu.max", "250000 100000\n");
+  EXPECT_DOUBLE_EQ(detail::cgroup_cpu_quota(root.file("proc_v2"), root.file("v2")), 1.5);
+  // No limit anywhere.
+  file("v2free/cpu.max", "max 100000\n");
+  EXPECT_EQ(detail::cgroup_cpu_quota(root.file("proc_v2"), root.file("v2free")), 0.0);
+  // Inside a container the cgroup's own path is missing; the root's file is the container's.
+  file("proc_container", "0::/docker/abc\n");
+  file("v2c/cpu.max", "100000 100000\n");
+  EXPECT_DOUBLE_EQ(detail::cgroup_cpu_quota(root.file("proc_container"), root.file("v2c")), 1.0);
+  // v1: the cpu controller's quota and period.
+  file("proc_v1", "12:memory:/x\n4:cpu,cpuacct:/docker/abc\n");
+  file("v1/cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "50000\n");
+  file("v1/cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100000\n");
+  EXPECT_DOUBLE_EQ(detail::cgroup_cpu_quota(root.file("proc_v1"), root.file("v1")), 0.5);
+  // -1 means no quota; unreadable or malformed files count as none.
+  file("v1free/cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "-1\n");
+  file("v1free/cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100000\n");
+  EXPECT_EQ(detail::cgroup_cpu_quota(root.file("proc_v1"), root.file("v1free")), 0.0);
+  file("v2bad/cpu.max", "garbage\n");
+  EXPECT_EQ(detail::cgroup_cpu_quota(root.file("proc_v2"), root.file("v2bad")), 0.0);
+  EXPECT_EQ(detail::cgroup_cpu_quota(root.file("missing"), root.file("v2")), 0.0);
 }
 
 }  // namespace

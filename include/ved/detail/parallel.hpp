@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 namespace ved {
 namespace detail {
@@ -27,6 +28,12 @@ inline std::atomic<int>& requested_threads() {
 // VED_NUM_THREADS, else OMP_NUM_THREADS, overrides it when set to a positive integer. Computed
 // once.
 int available_cpus();
+
+// The tightest CPU quota, in CPUs (0 for none), of the cgroups that `proc_cgroup` (the format of
+// /proc/self/cgroup) names under `root` (/sys/fs/cgroup): v2 cpu.max of the cgroup and every
+// ancestor, v1 cpu.cfs_quota_us / cpu.cfs_period_us. Inside a container the cgroup's own path
+// may not exist (the container sees its cgroup as the root), so the root's files count too.
+double cgroup_cpu_quota(const std::string& proc_cgroup, const std::string& root);
 
 inline int max_threads() {
   const int n = requested_threads().load(std::memory_order_relaxed);
