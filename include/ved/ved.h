@@ -126,8 +126,8 @@ VED_C_API ved_status ved_caption_rgb(const ved_model* model, const uint8_t* rgb,
 /* Frees a result; NULL is allowed. */
 VED_C_API void ved_result_free(ved_result* result);
 
-/* Threads used by ved's kernels: n >= 1, or 0 for the default (OMP_NUM_THREADS, else one per
- * core). */
+/* Threads used by ved's kernels: n >= 1, or 0 for the default (VED_NUM_THREADS, else
+ * OMP_NUM_THREADS, else the CPUs this process may use: its affinity mask and cgroup quota). */
 VED_C_API ved_status ved_set_num_threads(int n);
 
 #ifdef __cplusplus

@@ -60,7 +60,7 @@ memory-read and GEMM rates probed in the same run as the bound each stage is com
                     (greedy over 8 images); default greedy
   --new-tokens N    tokens generated per run, forced (eos cannot stop early); default 20
   --n N             timed runs; default 5
-  --threads T       kernel threads (default: OMP_NUM_THREADS, else one per core)
+  --threads T       kernel threads (default: VED_NUM_THREADS, else the CPUs this process may use)
   --dtype D         weights as f32 (default), bf16 or int8
   --compare-f32     with --dtype: per-step top-1 agreement and logit difference against f32
   --seed S          seed of the random weights and image; default 0

@@ -96,7 +96,8 @@ options:
                 `ved models`, or set VED_DEFAULT_MODEL=DIR)
   --args JSON   generate() keyword arguments, e.g. '{"max_new_tokens": 20, "num_beams": 4}'
   --json        print JSON instead of plain text
-  --threads N   threads for ved's kernels (default: OMP_NUM_THREADS, else one per core)
+  --threads N   threads for ved's kernels (default: VED_NUM_THREADS, else the CPUs this
+                process may use: affinity mask and cgroup quota)
   --help        this text; `ved COMMAND --help` for one command
   --version     print ved's version and the default model in use
 )";
