@@ -104,16 +104,19 @@ class ImageToText {
     // One at a time, in this order, so that a folder with several problems always reports the
     // model's first (function arguments would be evaluated in an unspecified order).
     VisionEncoderDecoderModel model = VisionEncoderDecoderModel::from_pretrained(dir, options);
-    ImageProcessor processor = processor_for(dir);
+    // The constructor sets the channel count from the model already loaded.
+    ImageProcessor processor = ImageProcessor::from_pretrained(
+        processor_config_path(dir, model.config().encoder.get<int64_t>("num_channels", 3)));
     std::shared_ptr<const Tokenizer> tokenizer = Tokenizer::from_pretrained(dir);
     ImageToText p(std::move(model), std::move(processor), std::move(tokenizer));
     p.set_postprocessor(default_postprocessor(dir));
     return p;
   }
 
-  // A checkpoint folder's image processor, preparing as many channels as its encoder reads
-  // (config.json's encoder num_channels, when the folder has a config.json). A folder without
-  // preprocessor_config.json gets an error that says what to write.
+  // A checkpoint folder's image processor alone (no model loaded: `ved preprocess`), preparing as
+  // many channels as its encoder reads (config.json's encoder num_channels, when the folder has a
+  // config.json). A folder without preprocessor_config.json gets an error that says what to
+  // write.
   static ImageProcessor processor_for(const std::string& dir) {
     int64_t channels = 3;
     const std::string config = detail::join_path(dir, "config.json");
@@ -143,12 +146,6 @@ class ImageToText {
     std::string known;
     for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
     throw InvalidArgument("unknown preset '" + name + "' (known: " + known + ")");
-  }
-
-  // Converts images to grey before the processor's steps (ImageProcessor::set_grayscale).
-  ImageToText& set_grayscale(bool on) {
-    processor_.set_grayscale(on);
-    return *this;
   }
 
   // The post-processor a checkpoint's text gets unless told otherwise: "nougat" for Nougat's

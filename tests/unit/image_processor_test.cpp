@@ -61,6 +61,17 @@ bool is_jpeg(const std::string& name) {
          (name.substr(name.size() - 4) == ".jpg" || name.substr(name.size() - 5) == ".jpeg");
 }
 
+Image filled(int w, int h, uint8_t v) {
+  Image img(w, h);
+  std::fill(img.rgb.begin(), img.rgb.end(), v);
+  return img;
+}
+
+void set_pixel(Image& img, int x, int y, uint8_t r, uint8_t g, uint8_t b) {
+  uint8_t* p = img.row(y) + x * 3;
+  p[0] = r, p[1] = g, p[2] = b;
+}
+
 // Runs every case of one fixture processor directory; returns the number of cases checked.
 int check_processor_dir(const std::string& dir_name, const std::string& expected_class,
                         double* worst_jpeg_levels) {
@@ -221,9 +232,7 @@ TEST(ImageProcessor, OneEntryMeanAndStd) {
   EXPECT_EQ(p.image_mean()[2], 0.9545467);
   EXPECT_EQ(p.image_std()[1], 0.15394445);
   p.set_num_channels(1);
-  Image white(4, 4);
-  std::fill(white.rgb.begin(), white.rgb.end(), uint8_t{255});
-  const ved::Tensor<float> t = p.preprocess(white);
+  const ved::Tensor<float> t = p.preprocess(filled(4, 4, 255));
   ASSERT_EQ(t.shape(), (ved::Shape{1, 1, 4, 4}));
   // numpy: (float32(255 / 255) - float32(mean)) / float32(std), in float32.
   const float want = (1.0f - 0.9545467f) / 0.15394445f;
@@ -408,17 +417,6 @@ TEST(ImageProcessor, DonutPadsSmallImagesAndRejectsLargeOnesWithoutThumbnail) {
     for (int x = 0; x < 6; ++x)
       EXPECT_EQ(out.row(y)[x * 3], (y >= 3 && y < 5 && x >= 1 && x < 4) ? 255 : 0) << y << "," << x;
   EXPECT_THROW(p.prepare(Image(7, 2)), ved::InvalidArgument);
-}
-
-Image filled(int w, int h, uint8_t v) {
-  Image img(w, h);
-  std::fill(img.rgb.begin(), img.rgb.end(), v);
-  return img;
-}
-
-void set_pixel(Image& img, int x, int y, uint8_t r, uint8_t g, uint8_t b) {
-  uint8_t* p = img.row(y) + x * 3;
-  p[0] = r, p[1] = g, p[2] = b;
 }
 
 TEST(ImageProcessor, NougatDefaultsAndNames) {

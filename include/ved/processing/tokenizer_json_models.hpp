@@ -61,6 +61,11 @@ struct Vocab {
     if (it == ids.end()) return std::nullopt;
     return it->second;
   }
+  std::optional<std::string> token(int64_t id) const {
+    auto it = tokens.find(id);
+    if (it == tokens.end()) return std::nullopt;
+    return it->second;
+  }
 };
 
 // Words longer than this are not cached: they are rare and would bloat the cache.
@@ -153,11 +158,7 @@ class BpeModel : public Model {
   std::optional<int64_t> token_to_id(const std::string& token) const override {
     return vocab_.find(token);
   }
-  std::optional<std::string> id_to_token(int64_t id) const override {
-    auto it = vocab_.tokens.find(id);
-    if (it == vocab_.tokens.end()) return std::nullopt;
-    return it->second;
-  }
+  std::optional<std::string> id_to_token(int64_t id) const override { return vocab_.token(id); }
   int64_t vocab_size() const override { return static_cast<int64_t>(vocab_.ids.size()); }
 
  private:
@@ -347,11 +348,7 @@ class WordPieceModel : public Model {
   std::optional<int64_t> token_to_id(const std::string& token) const override {
     return vocab_.find(token);
   }
-  std::optional<std::string> id_to_token(int64_t id) const override {
-    auto it = vocab_.tokens.find(id);
-    if (it == vocab_.tokens.end()) return std::nullopt;
-    return it->second;
-  }
+  std::optional<std::string> id_to_token(int64_t id) const override { return vocab_.token(id); }
   int64_t vocab_size() const override { return static_cast<int64_t>(vocab_.ids.size()); }
 
  private:
