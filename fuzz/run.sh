@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs ved's libFuzzer targets, each for SECONDS, one after the other (see fuzz/README.md).
 # Usage: fuzz/run.sh [-t SECONDS] [-b BUILD_DIR] [-s SEED] [TARGET...]
-#   TARGET: safetensors torch_bin config tokenizer decode image (default: all)
+#   TARGET: safetensors torch_bin config tokenizer decode image regex request (default: all)
 # The fuzzers must be built (scripts/ci-fuzz.sh does both). Seeds are staged from
 # tests/data/fixtures, tests/data/hostile and fuzz/seeds into BUILD_DIR/fuzz/seeds/TARGET; what a
 # run discovers accumulates in BUILD_DIR/fuzz/corpus/TARGET and crashes land in
@@ -22,7 +22,7 @@ while getopts t:b:s: opt; do
 done
 shift $((OPTIND - 1))
 targets=("$@")
-((${#targets[@]})) || targets=(safetensors torch_bin config tokenizer decode image regex)
+((${#targets[@]})) || targets=(safetensors torch_bin config tokenizer decode image regex request)
 
 fx=tests/data/fixtures
 hostile=tests/data/hostile
@@ -105,14 +105,22 @@ stage() {
         printf '%s\0%s' "$p" $'Hello, world!! 3.14 (x) \xc3\xa9t\xc3\xa9\n## Title\nabab c' >"$d/re_$i"
         i=$((i + 1))
       done ;;
+    request)
+      # Content-Type selector byte (0: JSON, 1: image/png), then a body as clients send it.
+      local png=$fx/images/inputs/two_dots_48x36.png b64
+      b64=$(base64 -w0 "$png")
+      printf '\x00{"inputs": "%s", "parameters": {"num_beams": 2, "max_new_tokens": 5}}' "$b64" >"$d/json"
+      printf '\x00{"inputs": ["%s", "data:image/png;base64,%s"], "details": true}' "$b64" "$b64" >"$d/batch"
+      printf '\x00{"inputs": "%s", "stream": true, "parameters": {"do_sample": true, "seed": 3, "details": true}}' "$b64" >"$d/stream"
+      seed "$d" "$png" 1 ;;
     *) echo "fuzz/run.sh: unknown target '$t'" >&2; exit 2 ;;
   esac
 }
 
 declare -A max_len=([safetensors]=65536 [torch_bin]=65536 [config]=16384 [tokenizer]=262144
-  [decode]=4096 [image]=16384 [regex]=4096)
+  [decode]=4096 [image]=16384 [regex]=4096 [request]=16384)
 declare -A dict=([safetensors]=safetensors [torch_bin]=torch_bin [config]=json
-  [tokenizer]=tokenizer [decode]=tokenizer [image]=image [regex]=regex)
+  [tokenizer]=tokenizer [decode]=tokenizer [image]=image [regex]=regex [request]=json)
 
 for t in "${targets[@]}"; do
   exe=$build/fuzz/fuzz_$t

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake make g++ pkg-config libeigen3-dev libstb-dev nlohmann-json3-dev libsentencepiece-dev libgtest-dev
-  libpoppler-cpp-dev)
+  libpoppler-cpp-dev libcpp-httplib-dev curl)
 bash scripts/ci-deps.sh "${packages[@]}"
 
 jobs=$(nproc 2>/dev/null || echo 2)

@@ -50,6 +50,9 @@ struct TextResult {
   // exp(mean log-probability of the generated tokens), in (0, 1]: the geometric mean of the
   // per-token probabilities, leaving out beam search's unrecorded eos.
   double confidence = 0;
+  // Whether the sequence ended with an eos token (else it reached a length limit, or was
+  // stopped).
+  bool ended_by_eos = false;
 };
 
 // Turns a growing list of token ids into text increments, for printing tokens as they arrive.
@@ -185,6 +188,21 @@ class ImageToText {
   const ImageProcessor& processor() const { return processor_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
 
+  // What a caller can watch and control while run() generates (the server's streams, deadlines
+  // and dropped connections).
+  struct GenerateHooks {
+    // One image (B == 1), greedy or sampling: each new token and the text it adds to the decoded
+    // text (empty while a UTF-8 character is incomplete: it comes with a later token). Returning
+    // false stops generation; the results then hold the tokens so far.
+    std::function<bool(int64_t id, const std::string& text)> on_token;
+    // Text held back when generation ended (see TextStreamer::finish).
+    std::function<void(const std::string& rest)> on_finish;
+    // Any batch, greedy or sampling: asked after every step; false stops generation there.
+    // Beam search always runs to its end.
+    std::function<bool()> keep_going;
+    GenerateTimings* timings = nullptr;  // each stage's time is added to it
+  };
+
   // Generates for preprocessed pixel_values [B, C, H, W]. `kwargs` are generate()'s keyword
   // arguments as in transformers, "decoder_input_ids" included. `on_text` streams the text of a
   // single image (B == 1, greedy or sampling) as it is generated.
@@ -192,6 +210,22 @@ class ImageToText {
   std::vector<TextResult> run(const Tensor<float>& pixel_values,
                               const detail::json& kwargs = detail::json::object(),
                               const std::function<void(const std::string&)>& on_text = {}) const {
+    if (!on_text) return run(pixel_values, kwargs, GenerateHooks{});
+    GenerateHooks hooks;
+    // Text held back at the end (a sequence that really ends in U+FFFD) is emitted after the
+    // last token, as TextStreamer::finish does.
+    hooks.on_token = [&on_text](int64_t, const std::string& text) {
+      if (!text.empty()) on_text(text);
+      return true;
+    };
+    hooks.on_finish = [&on_text](const std::string& rest) {
+      if (!rest.empty()) on_text(rest);
+    };
+    return run(pixel_values, kwargs, hooks);
+  }
+
+  std::vector<TextResult> run(const Tensor<float>& pixel_values, const detail::json& kwargs,
+                              const GenerateHooks& hooks) const {
     GenerationConfig config = model_.generation_config();
     std::vector<std::vector<int64_t>> prompt;
     detail::json rest = kwargs.is_null() ? detail::json::object() : kwargs;
@@ -202,15 +236,30 @@ class ImageToText {
     }
     config.update(rest);
     GenerateOutput out;
-    if (on_text) {
+    if (hooks.on_token) {
       if (pixel_values.ndim() != 4 || pixel_values.dim(0) != 1)
         throw InvalidArgument("streaming generates one image at a time, got pixel_values " +
                               shape_str(pixel_values.shape()));
-      TextStreamer streamer(*tokenizer_, on_text);
-      out = model_.generate(pixel_values, config, prompt, streamer.callback());
+      std::string piece;
+      TextStreamer streamer(*tokenizer_, [&piece](const std::string& s) { piece += s; });
+      out = model_.generate(
+          pixel_values, config, prompt,
+          [&](int64_t, const std::vector<int64_t>& tokens) {
+            piece.clear();
+            streamer.put(tokens.at(0));
+            const bool go = hooks.on_token(tokens[0], piece);
+            return go && (!hooks.keep_going || hooks.keep_going());
+          },
+          hooks.timings);
+      piece.clear();
       streamer.finish();
+      if (hooks.on_finish) hooks.on_finish(piece);
+    } else if (hooks.keep_going && config.num_beams == 1) {
+      out = model_.generate(
+          pixel_values, config, prompt,
+          [&](int64_t, const std::vector<int64_t>&) { return hooks.keep_going(); }, hooks.timings);
     } else {
-      out = model_.generate(pixel_values, config, prompt);
+      out = model_.generate(pixel_values, config, prompt, {}, hooks.timings);
     }
     const size_t eos_count = config.eos_token_id.size();
     std::vector<TextResult> results;
@@ -231,6 +280,7 @@ class ImageToText {
       r.tokens.assign(seq.begin(), seq.begin() + static_cast<std::ptrdiff_t>(end));
       r.token_logprobs.assign(lp.begin(),
                               lp.begin() + static_cast<std::ptrdiff_t>(end - prompt_len));
+      r.ended_by_eos = ended_by_eos;
       const bool beam = !out.sequences_scores.empty();
       size_t counted = r.token_logprobs.size();
       if (beam && ended_by_eos && counted > 0) --counted;

@@ -4,3 +4,7 @@
 // and returns the process exit code (errors are thrown as ved::Error and reported by main).
 
 int bench_main(int argc, char** argv);
+#ifdef VED_HAVE_SERVER
+int serve_main(int argc, char** argv);        // ved serve (serve.cpp)
+int bench_serve_main(int argc, char** argv);  // ved bench-serve (serve.cpp)
+#endif

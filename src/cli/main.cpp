@@ -87,6 +87,16 @@ constexpr CommandHelp kCommands[] = {
              Time a checkpoint, or a config.json's shapes with random weights
              (`ved bench --help` for its options).
 )"},
+#ifdef VED_HAVE_SERVER
+    {"serve", R"(serve      [--model DIR] [--host 127.0.0.1] [--port 8080] ...
+             Serve the model over HTTP: POST / with an image, GET /health, /info, /metrics
+             (`ved serve --help` for endpoints and options).
+)"},
+    {"bench-serve", R"(bench-serve [--model DIR | --config DIR] [--concurrency 1,4,16] ...
+             Throughput and latency of ved serve under concurrent clients, next to sequential
+             generation (`ved bench-serve --help`).
+)"},
+#endif
 };
 
 constexpr const char* kOptions = R"(
@@ -573,6 +583,10 @@ int main(int argc, char** argv) {
   }
   try {
     if (command == "bench") return bench_main(argc - 1, argv + 1);
+#ifdef VED_HAVE_SERVER
+    if (command == "serve") return serve_main(argc - 1, argv + 1);
+    if (command == "bench-serve") return bench_serve_main(argc - 1, argv + 1);
+#endif
     if (wants_help(argc, argv)) {
       std::cout << command_usage(command);
       return 0;
