@@ -11,11 +11,14 @@
 namespace ved {
 
 // The type the matrices of linear layers are kept in. Activations, biases, norms and embeddings
-// stay f32 and every product accumulates in f32.
+// stay f32 between layers. On CPUs with AVX512-BF16 / AVX512-VNNI the products with these
+// weights also round their input rows, inside the kernel, to bf16 (BF16 weights) or to int8 per
+// row (Int8 weights, decoding), and sum in f32 or exactly in int32; elsewhere the weights are
+// widened to f32. Either way ved bench --compare-f32 measures the agreement with f32.
 enum class WeightType {
   F32,   // exact: the same tokens as transformers
   BF16,  // bfloat16, rounded to nearest even from the stored weights
-  Int8,  // symmetric int8 per output channel (weight-only quantisation)
+  Int8,  // symmetric int8 per output channel
 };
 
 struct ModelOptions {

@@ -19,10 +19,11 @@ inline void set_num_threads(int n) {
   detail::requested_threads().store(n, std::memory_order_relaxed);
 }
 
-// The instruction set of the matrix kernels in use: "avx512", "avx2" or "generic". The widest
-// this CPU runs is chosen when first needed; the environment variable VED_ISA=generic|avx2|avx512
-// asks for a lower one (never a higher one: a path the CPU lacks is not taken), and an unknown
-// value makes every product throw InvalidArgument naming it.
+// The instruction set of the matrix kernels in use: "avx512 (bf16, vnni)" (or either extension
+// alone: bf16 and int8 weights then use vdpbf16ps / vpdpbusd), "avx512", "avx2" or "generic".
+// The widest this CPU runs is chosen when first needed; the environment variable
+// VED_ISA=generic|avx2|avx512 asks for a lower one (never a higher one: a path the CPU lacks is not
+// taken), and an unknown value makes every product throw InvalidArgument naming it.
 const char* kernel_isa();
 
 // The number of threads kernels use now.

@@ -1,5 +1,6 @@
 // The AVX-512 kernels (F, BW, VL): register-blocked dot products that stream W for a few rows of
-// x, and an 8 x 32 packed GEMM tile for many.
+// x, and an 8 x 32 packed GEMM tile for many. At the end, the same with AVX512-BF16 / AVX512-VNNI
+// dot-product instructions for bf16 and int8 weights (the "avx512 (bf16, vnni)" sets).
 
 #include <immintrin.h>
 
@@ -10,6 +11,14 @@
 
 #include "kernels/matmul_kernels.hpp"
 #include "ved/detail/parallel.hpp"
+
+// AVX512-BF16 and AVX512-VNNI intrinsics: GCC 10 and Clang 9 have both.
+#if (defined(__clang__) && __clang_major__ >= 9) || \
+    (defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10)
+#define VED_HAVE_AVX512_DOT 1
+#else
+#define VED_HAVE_AVX512_DOT 0
+#endif
 
 // GCC 12 reports the "undefined" source register of its own _mm512_reduce_add_ps as used
 // uninitialized once the intrinsic is inlined under a target pragma.
@@ -234,6 +243,39 @@ void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
 
 #include "kernels/skinny_rows.inc"
 
+// Per-thread buffer of at least n elements, kept between calls: x converted for the
+// reduced-precision kernels below (in the calling thread, before the workers read it).
+template <typename T>
+T* reduced_scratch(int64_t n) {
+  thread_local std::vector<T> buf;
+  if (buf.size() < static_cast<size_t>(n)) buf.resize(static_cast<size_t>(n));
+  return buf.data();
+}
+
+// The driver of the reduced-precision skinny products (end of this file), laid out as
+// skinny_rows: blocks of 16 rows of W shared out among the threads, each as tiles of 4 rows of W
+// by up to 4 rows of x. `tile(n0, m0, mr, out)` sets out[m][n] to y[m0 + m, n0 + n] for m < mr,
+// n < 4, rows of W past N clamped to the last (computed, not stored). Each output comes from one
+// tile, the same one whatever M and the thread count, so it is the same bits however many other
+// rows share the call and on any number of cores.
+template <typename Tile>
+void skinny_tiles(int64_t N, int64_t K, int64_t M, float* y, const Tile& tile) {
+  constexpr int64_t NR = 4, kBlock = 16;
+  parallel_for(0, (N + kBlock - 1) / kBlock, serial_blocks(kBlock * K * M), [&](int64_t block) {
+    const int64_t n_end = std::min(N, (block + 1) * kBlock);
+    for (int64_t n0 = block * kBlock; n0 < n_end; n0 += NR) {
+      const int64_t nr = std::min(NR, n_end - n0);
+      for (int64_t m0 = 0; m0 < M; m0 += 4) {
+        const int64_t mr = std::min<int64_t>(4, M - m0);
+        float out[4][NR];
+        tile(n0, m0, mr, out);
+        for (int64_t m = 0; m < mr; ++m)
+          for (int64_t n = 0; n < nr; ++n) y[(m0 + m) * N + n0 + n] = out[m][n];
+      }
+    }
+  });
+}
+
 // (after skinny_rows, whose skinny() it calls)
 #include "kernels/gemm_packed.inc"
 
@@ -248,3 +290,475 @@ const KernelSet* avx512_kernels() {
 }  // namespace ved::nn::kernels
 
 #include "kernels/target_end.inc"
+
+// Reduced-precision products with the dot-product instructions of newer AVX-512 CPUs, each
+// compiled under its own target, since a CPU may have one extension and not the other (Ice Lake
+// has VNNI but not BF16). The kernels above widen bf16 and int8 weights to f32 and multiply with
+// f32 FMAs: two or three extra instructions for every 16 weights and every row of x, which bound
+// decoding by the instructions rather than by the (halved or quartered) weight bytes. Here x is
+// brought to W's type once per call instead, and one instruction multiplies 32 bf16 or 64 int8
+// pairs and adds them into 16 f32 or int32 sums. That changes the numbers, not only the speed: x
+// is rounded to bf16, or quantised to int8, before the products (see each kernel). Products of
+// more than kSkinnyRows rows (encoders) of bf16 or int8 weights run a vdpbf16ps GEMM with x
+// rounded to bf16 (gemm_bf16), or the widening GEMM above on a CPU without AVX512-BF16.
+#if VED_HAVE_AVX512_DOT
+
+#undef VED_TARGET
+#define VED_TARGET "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c,bmi,bmi2,lzcnt,popcnt"
+#include "kernels/target_begin.inc"
+
+namespace ved::nn::kernels {
+namespace avx512 {
+namespace {
+
+// The same 64 bytes as 32 bf16 (a vector cast reinterprets the bits, in GCC and Clang alike).
+__m512bh as_bf16(__m512i v) {
+  return (__m512bh)v;
+}
+__m512i as_bytes(__m512bh v) {
+  return (__m512i)v;
+}
+
+// out[n] = the sum of a[n]'s 16 lanes, for four vectors at once: halves added, then two rounds
+// of pairwise adds shared by all four (13 instructions instead of 4 x 8).
+void reduce4(const __m512* a, float* out) {
+  __m256 h[4];
+  for (int n = 0; n < 4; ++n)
+    h[n] = _mm256_add_ps(_mm512_castps512_ps256(a[n]), _mm512_extractf32x8_ps(a[n], 1));
+  const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(h[0], h[1]), _mm256_hadd_ps(h[2], h[3]));
+  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
+}
+
+// n floats to bf16, rounded to nearest even as torch (and WeightMatrix::converted) rounds, by
+// vcvtne2ps2bf16. (It also flushes denormal inputs to zero: |x| < 1.2e-38 adds nothing anyway.)
+void to_bf16(const float* x, int64_t n, uint16_t* out) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+    _mm512_storeu_si512(out + i, as_bytes(v));
+  }
+  if (i < n) {
+    const int64_t left = n - i;  // 1..31
+    const __mmask16 lo = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+    const __mmask16 hi = left > 16 ? __mmask16((1u << (left - 16)) - 1u) : __mmask16(0);
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + i + 16),
+                                           _mm512_maskz_loadu_ps(lo, x + i));
+    _mm512_mask_storeu_epi16(out + i, __mmask32((uint64_t{1} << left) - 1u), as_bytes(v));
+  }
+}
+
+// out[m][n] = Σ_k x[m, k] · w[n][k] for MR rows of x and 4 rows of W, all bf16 (row stride K).
+// vdpbf16ps multiplies pairs of bf16 exactly (8-bit significands: the product fits an f32) and
+// adds both into one of 16 f32 sums, which are added up across lanes at the end: the same
+// accumulation as the f32 kernel's, on one 64-byte load of W per 32 weights and no widening.
+template <int MR>
+void dot_tile_bf16(const uint16_t* x, int64_t K, const uint16_t* const* w, float (*out)[4]) {
+  constexpr int NR = 4;
+  __m512 acc[MR][NR];
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {
+    __m512bh wv[NR];
+    for (int n = 0; n < NR; ++n) {
+      // The next tile's rows follow these (4 K further), from memory: fetched ahead, the loads
+      // of W overlap with this tile's work (prefetches never fault past the end).
+      _mm_prefetch(reinterpret_cast<const char*>(w[n] + k + NR * K), _MM_HINT_T0);
+      wv[n] = as_bf16(_mm512_loadu_si512(w[n] + k));
+    }
+    for (int m = 0; m < MR; ++m) {
+      const __m512bh xv = as_bf16(_mm512_loadu_si512(x + m * K + k));
+      for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_dpbf16_ps(acc[m][n], xv, wv[n]);
+    }
+  }
+  if (k < K) {
+    const __mmask32 mask = __mmask32((uint64_t{1} << (K - k)) - 1u);
+    __m512bh wv[NR];
+    for (int n = 0; n < NR; ++n) wv[n] = as_bf16(_mm512_maskz_loadu_epi16(mask, w[n] + k));
+    for (int m = 0; m < MR; ++m) {
+      const __m512bh xv = as_bf16(_mm512_maskz_loadu_epi16(mask, x + m * K + k));
+      for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_dpbf16_ps(acc[m][n], xv, wv[n]);
+    }
+  }
+  for (int m = 0; m < MR; ++m) reduce4(acc[m], out[m]);
+}
+
+// bf16 weights: x rounded to bf16 (8 significant bits: a relative error of at most 2^-8 per
+// element, the rounding the weights had), then exact products summed in f32. Against the
+// widening kernel (x kept f32) a dot product moves by at most 2^-8 Σ|x w|, typically about
+// 2^-8 / sqrt(3) · ||x ∘ w||: an error of the size of, and independent of, the one the weights'
+// own rounding made, so the difference from f32 weights and activations grows by about sqrt(2).
+void skinny_bf16(const WeightView& w, const float* x, int64_t M, float* y) {
+  const int64_t N = w.rows, K = w.cols;
+  uint16_t* xb = reduced_scratch<uint16_t>(M * K);
+  to_bf16(x, M * K, xb);
+  skinny_tiles(N, K, M, y, [&](int64_t n0, int64_t m0, int64_t mr, float(*out)[4]) {
+    const uint16_t* rows[4];
+    for (int64_t n = 0; n < 4; ++n) rows[n] = w.bf16 + std::min(n0 + n, N - 1) * K;
+    const uint16_t* xm = xb + m0 * K;
+    switch (mr) {
+      case 1:
+        return dot_tile_bf16<1>(xm, K, rows, out);
+      case 2:
+        return dot_tile_bf16<2>(xm, K, rows, out);
+      case 3:
+        return dot_tile_bf16<3>(xm, K, rows, out);
+      default:
+        return dot_tile_bf16<4>(xm, K, rows, out);
+    }
+  });
+}
+
+// The GEMM of bf16 weights (many rows of x: an encoder's tokens) on vdpbf16ps, laid out as the
+// f32 GEMM (gemm_packed.inc: the same tiles, so y is the same bits on any number of threads) but
+// over pairs of k: a packed element is 32 bits holding two bf16 of consecutive k, x's rounded
+// from f32 as in skinny_bf16 and W's as stored. One vdpbf16ps does 32 multiply-adds where an FMA
+// does 16, and the W panel is half the bytes, so the encoder's products run at up to twice the
+// f32 GEMM's rate; the price is x rounded to bf16 (relative 2^-8 per element) in every product.
+// int8 weights take the same path where the CPU has AVX512-BF16: an int8 (-127..127) is exact in
+// bf16, so the panel holds W's integers exactly and each column is scaled after the sum. (With
+// vpdpbusd and x quantised to int8 instead, as skinny_vnni does, the encoder ran another 1.2x
+// faster, but its per-token rounding cost top-1 agreement on a trained model: 97.2% per step
+// over 8 x 30 steps where weight-only int8 gave 98.3%, one seed 94.6%.)
+
+// Two bf16 of one row, k = 2q and 2q + 1 (zero past K), as one 32-bit element.
+uint32_t bf16_pair(const uint16_t* row, int64_t K, int64_t q) {
+  const uint32_t lo = row[2 * q], hi = 2 * q + 1 < K ? row[2 * q + 1] : 0u;
+  return lo | hi << 16;
+}
+// The same of an int8 row, its integers converted to bf16 (exactly).
+uint32_t i8_pair(const int8_t* row, int64_t K, int64_t q) {
+  const uint32_t lo = kernel::f32_to_bf16(row[2 * q]),
+                 hi = 2 * q + 1 < K ? kernel::f32_to_bf16(row[2 * q + 1]) : 0u;
+  return lo | hi << 16;
+}
+
+// 8 x 32 outputs in 16 registers, per pair of k two loads of W, eight broadcasts of x pairs and
+// sixteen vdpbf16ps (as gemm_panel, two k at a time). `scale`: the 32 columns' int8 scales, or
+// null for bf16 W.
+void gemm_panel_bf16(const uint32_t* xp, const uint32_t* wp, int64_t K2, float* y, int64_t ldy,
+                     int64_t rows, int64_t cols, const float* scale) {
+  __m512 acc[kGemmRows][2];
+  for (auto& row : acc) row[0] = row[1] = _mm512_setzero_ps();
+  for (int64_t q = 0; q < K2; ++q) {
+    const __m512bh w0 = as_bf16(_mm512_load_si512(wp + q * kGemmCols)),
+                   w1 = as_bf16(_mm512_load_si512(wp + q * kGemmCols + 16));
+    const uint32_t* xq = xp + q * kGemmRows;
+#pragma GCC unroll 16
+    for (int m = 0; m < kGemmRows; ++m) {
+      const __m512bh xv = as_bf16(_mm512_set1_epi32(static_cast<int>(xq[m])));
+      acc[m][0] = _mm512_dpbf16_ps(acc[m][0], xv, w0);
+      acc[m][1] = _mm512_dpbf16_ps(acc[m][1], xv, w1);
+    }
+  }
+  const __mmask16 lo = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1u);
+  const __mmask16 hi = cols >= 32  ? __mmask16(0xFFFF)
+                       : cols > 16 ? __mmask16((1u << (cols - 16)) - 1u)
+                                   : __mmask16(0);
+  if (scale) {
+    const __m512 s0 = _mm512_loadu_ps(scale), s1 = _mm512_loadu_ps(scale + 16);
+    for (int64_t m = 0; m < rows; ++m) {
+      acc[m][0] = _mm512_mul_ps(acc[m][0], s0);
+      acc[m][1] = _mm512_mul_ps(acc[m][1], s1);
+    }
+  }
+  for (int64_t m = 0; m < rows; ++m) {
+    _mm512_mask_storeu_ps(y + m * ldy, lo, acc[m][0]);
+    _mm512_mask_storeu_ps(y + m * ldy + 16, hi, acc[m][1]);
+  }
+}
+
+// int8 W's rows [n0, n0 + width) as one packed panel of bf16 pairs: out[q * kGemmCols + j] =
+// i8_pair(row n0 + j, q). Blocks of 16 rows by 32 k are converted a row at a time (int8 -> f32
+// -> bf16, all exact) and transposed in registers as 32-bit elements.
+void pack_panel_i8_as_bf16(const WeightView& w, int64_t n0, int64_t width, uint32_t* out) {
+  constexpr int64_t NR = kGemmCols;
+  const int64_t K = w.cols, K2 = (K + 1) / 2;
+  int64_t j = 0;
+  for (; j + 16 <= width; j += 16) {
+    alignas(64) float block[16 * 16];
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+      for (int i = 0; i < 16; ++i) {
+        const int8_t* src = w.i8 + (n0 + j + i) * K + k;
+        const __m512 a = _mm512_cvtepi32_ps(
+            _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))));
+        const __m512 b = _mm512_cvtepi32_ps(
+            _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 16))));
+        _mm512_store_si512(block + 16 * i, as_bytes(_mm512_cvtne2ps_pbh(b, a)));
+      }
+      transpose16(block, 16, reinterpret_cast<float*>(out) + k / 2 * NR + j, NR);
+    }
+    for (int64_t q = k / 2; q < K2; ++q)
+      for (int64_t i = 0; i < 16; ++i) out[q * NR + j + i] = i8_pair(w.i8 + (n0 + j + i) * K, K, q);
+  }
+  for (; j < width; ++j)
+    for (int64_t q = 0; q < K2; ++q) out[q * NR + j] = i8_pair(w.i8 + (n0 + j) * K, K, q);
+}
+
+// bf16 W's rows [n0, n0 + width) as one packed panel of pairs: out[q * kGemmCols + j] =
+// bf16_pair(row n0 + j, q). Rows of even K are arrays of pairs, so whole 16 x 16 blocks of pairs
+// are transposed in registers as 32-bit elements (transpose16); the rest one by one.
+void pack_panel_bf16(const WeightView& w, int64_t n0, int64_t width, uint32_t* out) {
+  constexpr int64_t NR = kGemmCols;
+  const int64_t K = w.cols, K2 = (K + 1) / 2;
+  int64_t j = 0;
+  if (K % 2 == 0)
+    for (; j + 16 <= width; j += 16) {
+      const float* src = reinterpret_cast<const float*>(w.bf16 + (n0 + j) * K);
+      float* dst = reinterpret_cast<float*>(out);
+      int64_t q = 0;
+      for (; q + 16 <= K2; q += 16) transpose16(src + q, K2, dst + q * NR + j, NR);
+      for (; q < K2; ++q)
+        for (int64_t i = 0; i < 16; ++i)
+          out[q * NR + j + i] = bf16_pair(w.bf16 + (n0 + j + i) * K, K, q);
+    }
+  for (; j < width; ++j)
+    for (int64_t q = 0; q < K2; ++q) out[q * NR + j] = bf16_pair(w.bf16 + (n0 + j) * K, K, q);
+}
+
+// W bf16, or int8 (see above).
+void gemm_bf16(const WeightView& w, const float* x, int64_t M, float* y) {
+  const int64_t N = w.rows, K = w.cols, K2 = (K + 1) / 2;
+  constexpr int64_t MR = kGemmRows, NR = kGemmCols;
+  const int64_t panels = (M + MR - 1) / MR;
+  const int64_t row_tiles = (panels * MR + kMaxTileRows - 1) / kMaxTileRows;
+  const int64_t tile_panels = (panels + row_tiles - 1) / row_tiles;
+  const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
+  const int64_t group_tiles = std::max<int64_t>(1, 32 / col_tiles);
+  std::vector<uint32_t> packed_x;
+  for (int64_t t0 = 0; t0 < row_tiles; t0 += group_tiles) {
+    const int64_t p0 = t0 * tile_panels;
+    const int64_t group_panels = std::min(panels, (t0 + group_tiles) * tile_panels) - p0;
+    packed_x.resize(static_cast<size_t>(group_panels * MR * K2) + 16);
+    uint32_t* xp =
+        packed_x.data() + ((64 - reinterpret_cast<uintptr_t>(packed_x.data()) % 64) % 64) / 4;
+    parallel_for(0, group_panels, 0, [&](int64_t p) {
+      uint32_t* out = xp + p * MR * K2;
+      uint16_t* row = reduced_scratch<uint16_t>(2 * K2);
+      for (int64_t m = 0; m < MR; ++m) {
+        const int64_t r = (p0 + p) * MR + m;
+        if (r < M) {
+          to_bf16(x + r * K, K, row);
+          for (int64_t q = 0; q < K2; ++q) out[q * MR + m] = bf16_pair(row, K, q);
+        } else {
+          for (int64_t q = 0; q < K2; ++q) out[q * MR + m] = 0;
+        }
+      }
+    });
+    const int64_t tiles = (group_panels + tile_panels - 1) / tile_panels * col_tiles;
+    parallel_for(0, tiles, 0, [&](int64_t tile) {
+      const int64_t first = tile / col_tiles * tile_panels;
+      const int64_t last = std::min(group_panels, first + tile_panels);
+      const int64_t n_tile = tile % col_tiles * kTileCols;
+      uint32_t* wp = reinterpret_cast<uint32_t*>(scratch(0, NR * K2));
+      for (int64_t n0 = n_tile; n0 < std::min(N, n_tile + kTileCols); n0 += NR) {
+        const int64_t width = std::min(NR, N - n0);
+        if (width < NR)
+          for (int64_t q = 0; q < K2; ++q) std::fill(wp + q * NR + width, wp + (q + 1) * NR, 0u);
+        float scale[NR] = {};
+        if (w.type == WeightType::Int8) {
+          pack_panel_i8_as_bf16(w, n0, width, wp);
+          std::copy_n(w.scale + n0, width, scale);
+        } else {
+          pack_panel_bf16(w, n0, width, wp);
+        }
+        const float* column_scale = w.type == WeightType::Int8 ? scale : nullptr;
+        for (int64_t p = first; p < last; ++p) {
+          const int64_t r = (p0 + p) * MR;
+          gemm_panel_bf16(xp + p * MR * K2, wp, K2, y + r * N + n0, N, std::min(MR, M - r), width,
+                          column_scale);
+        }
+      }
+    });
+  }
+}
+
+}  // namespace
+}  // namespace avx512
+}  // namespace ved::nn::kernels
+
+#include "kernels/target_end.inc"
+
+#undef VED_TARGET
+#define VED_TARGET "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c,bmi,bmi2,lzcnt,popcnt"
+#include "kernels/target_begin.inc"
+
+namespace ved::nn::kernels {
+namespace avx512 {
+namespace {
+
+// x[m] quantised to int8 for vpdpbusd: q = round(x / s) in [-127, 127] with s = max|x| / 127,
+// one scale per row (dynamic, symmetric, as weight-and-activation int8 schemes quantise
+// activations per token). Returns s, and sum = Σ q for the offset correction; s is NaN when the
+// row holds inf or NaN (which int8 cannot carry), 0 for a row of zeros.
+float quantise_row(const float* x, int64_t K, int8_t* q, int32_t& sum) {
+  __m512 amax = _mm512_setzero_ps();
+  __mmask16 bad = 0;
+  const __m512 big = _mm512_set1_ps(3.4028235e38f);
+  for (int64_t k = 0; k < K; k += 16) {
+    const __mmask16 mask = K - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (K - k)) - 1u);
+    const __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(mask, x + k));
+    bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ);  // inf or NaN
+    amax = _mm512_max_ps(amax, a);
+  }
+  sum = 0;
+  if (bad) return __builtin_nanf("");
+  const float top = _mm512_reduce_max_ps(amax);
+  const __m512 inv = _mm512_set1_ps(top > 0.0f ? 127.0f / top : 0.0f);
+  __m512i total = _mm512_setzero_si512();
+  for (int64_t k = 0; k < K; k += 16) {
+    const __mmask16 mask = K - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (K - k)) - 1u);
+    // Round to nearest even; |x| · 127 / max|x| stays within 127 (+ rounding), so no clamp.
+    const __m512i v =
+        _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mask, x + k), inv),
+                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    total = _mm512_add_epi32(total, v);
+    _mm512_mask_cvtepi32_storeu_epi8(q + k, mask, v);
+  }
+  sum = _mm512_reduce_add_epi32(total);
+  return top / 127.0f;
+}
+
+// out[m][n] = Σ_k q[m, k] · w[n][k] for MR rows of quantised x and 4 rows of int8 W (row stride
+// K), exactly, in int32. vpdpbusd multiplies unsigned by signed bytes, four pairs into each of 16
+// int32 sums; W is made unsigned by flipping its sign bit (w + 128, in 1..255 since W's int8 lie
+// in -127..127), so each sum comes out as Σ q·w + 128 Σ q and the caller subtracts 128 Σ q, known
+// per row of x: one extra instruction per 64 weights for all rows, none per row. Integer sums are
+// exact, so the order of the sums does not matter at all; they cannot overflow for K <= 65536
+// (255 · 127 · K < 2^31).
+// out[n] = the sum of a[n]'s 16 lanes, for four vectors at once (see reduce4).
+void reduce4_epi32(const __m512i* a, int32_t* out) {
+  __m256i h[4];
+  for (int n = 0; n < 4; ++n)
+    h[n] = _mm256_add_epi32(_mm512_castsi512_si256(a[n]), _mm512_extracti64x4_epi64(a[n], 1));
+  const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(h[0], h[1]), _mm256_hadd_epi32(h[2], h[3]));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
+                   _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
+}
+
+template <int MR>
+void dot_tile_i8(const int8_t* x, int64_t K, const int8_t* const* w, int32_t (*out)[4]) {
+  constexpr int NR = 4;
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512i acc[MR][NR];
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_si512();
+  int64_t k = 0;
+  for (; k + 64 <= K; k += 64) {
+    __m512i wv[NR];
+    for (int n = 0; n < NR; ++n) {
+      _mm_prefetch(reinterpret_cast<const char*>(w[n] + k + NR * K), _MM_HINT_T0);  // next tile
+      wv[n] = _mm512_xor_si512(_mm512_loadu_si512(w[n] + k), flip);
+    }
+    for (int m = 0; m < MR; ++m) {
+      const __m512i xv = _mm512_loadu_si512(x + m * K + k);
+      for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_dpbusd_epi32(acc[m][n], wv[n], xv);
+    }
+  }
+  if (k < K) {  // zero bytes of x past K: their products vanish whatever W's bytes are
+    const __mmask64 mask = _cvtu64_mask64((uint64_t{1} << (K - k)) - 1u);
+    __m512i wv[NR];
+    for (int n = 0; n < NR; ++n)
+      wv[n] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, w[n] + k), flip);
+    for (int m = 0; m < MR; ++m) {
+      const __m512i xv = _mm512_maskz_loadu_epi8(mask, x + m * K + k);
+      for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_dpbusd_epi32(acc[m][n], wv[n], xv);
+    }
+  }
+  for (int m = 0; m < MR; ++m) reduce4_epi32(acc[m], out[m]);
+}
+
+// int8 weights with x quantised per row to int8 as well: y = s_x · s_w · Σ q·w, the sum exact.
+// The numeric cost is x's rounding: |x - s_x q| <= max|x| / 254 per element, so a dot product
+// moves by about max|x| / (254 · sqrt(3)) · ||w||, larger than bf16's and largest for rows whose
+// maximum is an outlier far above their typical element (a few of GPT-2's hidden features are),
+// which is why the top-1 agreement asked of int8 is lower. A row holding inf or NaN is computed
+// by the widening kernel instead, alone, so it gives what f32 activations give.
+void skinny_vnni(const WeightView& w, const float* x, int64_t M, float* y) {
+  const int64_t N = w.rows, K = w.cols;
+  int8_t* xq = reduced_scratch<int8_t>(M * K);
+  float sx[kSkinnyRows];
+  int32_t corr[kSkinnyRows];
+  for (int64_t m = 0; m < M; ++m) {
+    int32_t sum;
+    sx[m] = quantise_row(x + m * K, K, xq + m * K, sum);
+    corr[m] = 128 * sum;
+  }
+  skinny_tiles(N, K, M, y, [&](int64_t n0, int64_t m0, int64_t mr, float(*out)[4]) {
+    const int8_t* rows[4];
+    float sw[4];
+    for (int64_t n = 0; n < 4; ++n) {
+      rows[n] = w.i8 + std::min(n0 + n, N - 1) * K;
+      sw[n] = w.scale[std::min(n0 + n, N - 1)];
+    }
+    int32_t dot[4][4];
+    const int8_t* xm = xq + m0 * K;
+    switch (mr) {
+      case 1:
+        dot_tile_i8<1>(xm, K, rows, dot);
+        break;
+      case 2:
+        dot_tile_i8<2>(xm, K, rows, dot);
+        break;
+      case 3:
+        dot_tile_i8<3>(xm, K, rows, dot);
+        break;
+      default:
+        dot_tile_i8<4>(xm, K, rows, dot);
+    }
+    for (int64_t m = 0; m < mr; ++m)
+      for (int n = 0; n < 4; ++n)
+        out[m][n] = static_cast<float>(dot[m][n] - corr[m0 + m]) * (sx[m0 + m] * sw[n]);
+  });
+  for (int64_t m = 0; m < M; ++m)
+    if (sx[m] != sx[m]) avx512::multiply(w, x + m * K, 1, y + m * N);
+}
+
+}  // namespace
+}  // namespace avx512
+}  // namespace ved::nn::kernels
+
+#include "kernels/target_end.inc"
+
+namespace ved::nn::kernels {
+namespace avx512 {
+namespace {
+
+// int8 sums stay exact up to this K (see dot_tile_i8); wider products widen instead.
+constexpr int64_t kMaxVnniCols = 65536;
+
+// The reduced-precision paths for the products they cover (few rows, bf16 or int8 weights this
+// CPU has the instruction for); everything else, f32 above all, is the AVX-512 set's own.
+template <bool kBf16, bool kVnni>
+void multiply_reduced(const WeightView& w, const float* x, int64_t M, float* y) {
+  if (kBf16 && w.type == WeightType::BF16)
+    return M <= kSkinnyRows ? skinny_bf16(w, x, M, y) : gemm_bf16(w, x, M, y);
+  if (kVnni && M <= kSkinnyRows && w.type == WeightType::Int8 && w.cols <= kMaxVnniCols)
+    return skinny_vnni(w, x, M, y);
+  if (kBf16 && M > kSkinnyRows && w.type == WeightType::Int8) return gemm_bf16(w, x, M, y);
+  avx512::multiply(w, x, M, y);
+}
+
+}  // namespace
+}  // namespace avx512
+
+const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni) {
+  static const KernelSet both{"avx512 (bf16, vnni)", avx512::multiply_reduced<true, true>};
+  static const KernelSet bf16_only{"avx512 (bf16)", avx512::multiply_reduced<true, false>};
+  static const KernelSet vnni_only{"avx512 (vnni)", avx512::multiply_reduced<false, true>};
+  if (bf16 && vnni) return &both;
+  if (bf16) return &bf16_only;
+  if (vnni) return &vnni_only;
+  return nullptr;
+}
+
+}  // namespace ved::nn::kernels
+
+#else
+
+const ved::nn::kernels::KernelSet* ved::nn::kernels::avx512_reduced_kernels(bool, bool) {
+  return nullptr;
+}
+
+#endif

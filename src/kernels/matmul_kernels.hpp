@@ -16,7 +16,7 @@
 namespace ved::nn::kernels {
 
 struct KernelSet {
-  const char* name;  // "generic", "avx2", "avx512"
+  const char* name;  // "generic", "avx2", "avx512", "avx512 (bf16, vnni)" (see below)
   void (*multiply)(const WeightView& w, const float* x, int64_t M, float* y);
 };
 
@@ -24,6 +24,12 @@ const KernelSet& generic_kernels();
 // nullptr when this build has no such set (another architecture, or a compiler without it).
 const KernelSet* avx2_kernels();
 const KernelSet* avx512_kernels();
+// The AVX-512 set with products of bf16 weights on AVX512-BF16 (vdpbf16ps, x rounded to bf16;
+// skinny and GEMM) and skinny products of int8 weights on AVX512-VNNI (vpdpbusd, x quantised per
+// row to int8), for the extensions given ("avx512 (bf16, vnni)", "avx512 (bf16)", "avx512
+// (vnni)"); f32 products and int8 GEMMs are the AVX-512 set's own. nullptr for neither, or a
+// compiler without them. The chosen set's name is ved::kernel_isa().
+const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni);
 
 // Every set this CPU can run, narrowest first (for tests).
 std::vector<const KernelSet*> runnable_kernels();

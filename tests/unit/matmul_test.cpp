@@ -4,10 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/matmul_kernels.hpp"
@@ -44,17 +47,55 @@ std::vector<double> reference(const WeightMatrix& w, const Tensor<float>& x, int
   return y;
 }
 
+// How far a kernel set's y may be from the reference because of what it does to x (besides the
+// f32 rounding of its sums, which the callers allow for): the sets with AVX512-BF16 or
+// AVX512-VNNI convert x to W's type inside the kernel. bf16: each x[k] is rounded to nearest even
+// with 8 significant bits, a relative error of at most 2^-8, and the products of bf16 pairs are
+// exact, so |Δy| <= 2^-8 Σ_k |x[k] w[k]|. int8: x[m] is quantised symmetrically per row with
+// scale s = max|x[m]| / 127, an absolute error of at most s / 2 per element, and the integer
+// sums are exact, so |Δy| <= (max|x[m]| / 254) Σ_k |w[k]|. These are worst-case bounds (every
+// rounding error the same sign), not statistics, so a correct kernel never exceeds them; a kernel
+// that got a row, a scale or the offset correction wrong exceeds them by orders of magnitude.
+std::vector<double> activation_rounding(const std::string& set, const WeightMatrix& w,
+                                        const Tensor<float>& x, int64_t M) {
+  const int64_t N = w.rows(), K = w.cols();
+  std::vector<double> bound(static_cast<size_t>(M * N), 0.0);
+  const bool bf16 = w.type() == WeightType::BF16 && set.find("bf16") != std::string::npos;
+  // int8 weights: x quantised to int8 (skinny, VNNI), or rounded to bf16 (GEMM, BF16), whose
+  // error 2^-8 |x[k]| is below max|x| / 254: the int8 bound covers both.
+  const bool int8 = w.type() == WeightType::Int8 && (set.find("vnni") != std::string::npos ||
+                                                     set.find("bf16") != std::string::npos);
+  if (!bf16 && !int8) return bound;
+  std::vector<float> row(static_cast<size_t>(K));
+  for (int64_t n = 0; n < N; ++n) {
+    w.f32_row(n, row.data());
+    for (int64_t m = 0; m < M; ++m) {
+      const float* xm = x.data() + m * K;
+      double sum_xw = 0, sum_w = 0, amax = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        sum_xw += std::fabs(double(xm[k]) * row[size_t(k)]);
+        sum_w += std::fabs(double(row[size_t(k)]));
+        amax = std::max(amax, std::fabs(double(xm[k])));
+      }
+      bound[size_t(m * N + n)] = bf16 ? std::ldexp(sum_xw, -8) : amax / 254 * sum_w;
+    }
+  }
+  return bound;
+}
+
 void expect_matches_reference(const WeightMatrix& w, int64_t M, uint32_t seed) {
   const int64_t K = w.cols(), N = w.rows();
   const Tensor<float> x = random_tensor({M, K}, seed);
   std::vector<float> y(static_cast<size_t>(M * N), -1.0f);
   w.multiply(x.data(), M, y.data());
   const std::vector<double> ref = reference(w, x, M);
-  // f32 accumulation of K products of unit-variance terms.
+  const std::vector<double> rounding = activation_rounding(ved::kernel_isa(), w, x, M);
+  // f32 accumulation of K products of unit-variance terms, plus what the kernel in use does to x.
   const double tol = 1e-5 * std::sqrt(double(K)) * 4;
   for (size_t i = 0; i < y.size(); ++i)
-    ASSERT_NEAR(y[i], ref[i], tol) << "M=" << M << " K=" << K << " N=" << N << " at " << i
-                                   << " type " << ved::weight_type_name(w.type());
+    ASSERT_NEAR(y[i], ref[i], tol * (1 + 1e-5 * std::fabs(ref[i])) + rounding[i])
+        << "M=" << M << " K=" << K << " N=" << N << " at " << i << " type "
+        << ved::weight_type_name(w.type());
 }
 
 TEST(Matmul, EveryTypeLayoutAndShapeMatchesDoubleReference) {
@@ -112,8 +153,10 @@ TEST(Matmul, EveryKernelSetMatchesDoubleReference) {
         std::vector<float> y(static_cast<size_t>(M * N));
         set->multiply(m.view(), x.data(), M, y.data());
         const std::vector<double> want = reference(m, x, M);
+        const std::vector<double> rounding = activation_rounding(set->name, m, x, M);
         for (size_t i = 0; i < y.size(); ++i)
-          ASSERT_NEAR(y[i], want[i], 1e-4 * (1 + std::fabs(want[i]))) << "element " << i;
+          ASSERT_NEAR(y[i], want[i], 1e-4 * (1 + std::fabs(want[i])) + rounding[i])
+              << "element " << i;
       }
     }
   }
@@ -232,6 +275,67 @@ TEST(Matmul, ResultsDoNotDependOnThreadsOrOtherRows) {
       m.multiply(x.data() + r * 96, 1, one.data());
       EXPECT_TRUE(std::equal(one.begin(), one.end(), all.begin() + r * 300)) << "row " << r;
     }
+  }
+}
+
+// The promises batching relies on, for every kernel set and weight type: in a product of up to
+// kSkinnyRows rows (the decoder's beams and batched requests), each row's result is the same bits
+// as that row multiplied alone, and every product is the same bits on 1 and 2 threads. The shape
+// is large enough to be split across threads and has tails at every vector width (K % 64 = 8).
+TEST(Matmul, EveryKernelSetRowsIndependentOfBatchAndThreads) {
+  const int64_t N = 1000, K = 520, kRows = ved::nn::kernels::kSkinnyRows;
+  const Tensor<float> w = random_tensor({N, K}, 31);
+  Tensor<float> wt({K, N});
+  wt.matrix() = w.matrix().transpose();
+  const WeightMatrix plain(w), transposed(wt, true);
+  const Tensor<float> x = random_tensor({20, K}, 32);
+  for (const WeightMatrix& m :
+       {plain, transposed, plain.converted(WeightType::BF16), plain.converted(WeightType::Int8)}) {
+    for (const auto* set : ved::nn::kernels::runnable_kernels()) {
+      SCOPED_TRACE(std::string(set->name) + " type " + weight_type_name(m.type()) +
+                   (m.view().transposed ? " transposed" : ""));
+      const auto product = [&](int64_t row0, int64_t M, int threads) {
+        ved::set_num_threads(threads);
+        std::vector<float> y(static_cast<size_t>(M * N));
+        set->multiply(m.view(), x.data() + row0 * K, M, y.data());
+        ved::set_num_threads(0);
+        return y;
+      };
+      std::vector<std::vector<float>> alone;  // row r multiplied alone
+      for (int64_t r = 0; r < kRows; ++r) alone.push_back(product(r, 1, 1));
+      for (int64_t M = 1; M <= kRows; ++M) {
+        const std::vector<float> one = product(0, M, 1), two = product(0, M, 2);
+        EXPECT_EQ(one, two) << "M " << M << ": 1 vs 2 threads";
+        for (int64_t r = 0; r < M; ++r)
+          EXPECT_TRUE(
+              std::equal(alone[size_t(r)].begin(), alone[size_t(r)].end(), one.begin() + r * N))
+              << "M " << M << ": row " << r << " differs from the row alone";
+      }
+      EXPECT_EQ(product(0, 20, 1), product(0, 20, 2)) << "M 20 (GEMM): 1 vs 2 threads";
+    }
+  }
+}
+
+// A row of x holding inf or NaN cannot be rounded to int8 (the VNNI kernel computes it alone with
+// f32 activations instead): its outputs are not finite, as in f32, and the other rows are
+// unaffected, the same bits as alone.
+TEST(Matmul, NonFiniteRowStaysNonFiniteOnEveryKernelSet) {
+  const int64_t N = 40, K = 70;
+  const WeightMatrix f(random_tensor({N, K}, 41));
+  for (const float bad : {std::numeric_limits<float>::infinity(), std::nanf("")}) {
+    Tensor<float> x = random_tensor({3, K}, 42);
+    x.data()[K + 5] = bad;
+    for (const WeightMatrix& m : {f, f.converted(WeightType::BF16), f.converted(WeightType::Int8)})
+      for (const auto* set : ved::nn::kernels::runnable_kernels()) {
+        SCOPED_TRACE(std::string(set->name) + " type " + weight_type_name(m.type()));
+        std::vector<float> y(3 * N), alone(N);
+        set->multiply(m.view(), x.data(), 3, y.data());
+        for (int64_t n = 0; n < N; ++n) EXPECT_FALSE(std::isfinite(y[size_t(N + n)])) << n;
+        for (int64_t r : {0, 2}) {
+          set->multiply(m.view(), x.data() + r * K, 1, alone.data());
+          EXPECT_TRUE(std::equal(alone.begin(), alone.end(), y.begin() + r * N)) << "row " << r;
+        }
+      }
   }
 }
 

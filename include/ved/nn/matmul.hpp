@@ -4,7 +4,8 @@
 //
 // Two regimes. Many rows of x (an encoder's tokens): compute-bound, so the product is cut into
 // fixed tiles shared out among the threads. With AVX-512, x is packed once into panels of a few
-// rows, each tile packs its band of W (widening bf16/int8) once, and a register-blocked kernel
+// rows, each tile packs its band of W (widening bf16/int8, or as bf16 pairs for AVX512-BF16's
+// vdpbf16ps) once, and a register-blocked kernel
 // sums every output over k in order; elsewhere each tile is a single-threaded Eigen GEMM. Eigen's
 // own threading is not used because its blocking, and so the order of its sums, depends on the
 // thread count; fixed tiles make y the same bits on any number of cores (and Eigen's tiles would
@@ -12,8 +13,9 @@
 // one per sequence or beam): bandwidth-bound, since every weight is
 // used once per row. Eigen's GEMM would pack the whole of W for them and its matrix-vector product
 // is single-threaded, so `skinny` kernels stream W once for all rows, on every core, straight from
-// its stored type. Each output is one dot product in a fixed order, so here too results do not
-// depend on the thread count or on which other rows share the call.
+// its stored type (with AVX512-BF16 / VNNI, dot-product instructions on bf16 or int8 copies of
+// x). Each output is one dot product in a fixed order, so here too results do not depend on the
+// thread count or on which other rows share the call (up to 8 rows: the server batches on it).
 //
 // The kernels live in src/kernels/, compiled for several instruction sets (generic x86-64 or
 // any other CPU, AVX2 + FMA, AVX-512), and the best one this CPU has is chosen when ved starts
