@@ -121,6 +121,13 @@ void Server::Impl::setup() {
   // Answers are small and sent in pieces (headers, body, stream events): without this, Nagle's
   // algorithm and the client's delayed ACK add ~40 ms to every request.
   http.set_tcp_nodelay(true);
+  // httplib's default also sets SO_REUSEPORT, with which a second server on a taken port starts
+  // and silently shares its traffic (perhaps with another model). SO_REUSEADDR alone lets a
+  // restarted server bind while old connections linger, and a taken port is an error.
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
 
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     if (stopping) {

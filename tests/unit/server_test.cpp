@@ -759,6 +759,37 @@ TEST(ServerCli, SigtermFinishesAcceptedRequestsThenExits) {
   EXPECT_FALSE(late.Get("/health")) << "still accepting after SIGTERM";
 }
 
+// Bad command lines and a taken port: an error naming what is wrong, before any request.
+TEST(ServerCli, BadOptionsAndTakenPortsAreErrors) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"serve", "--port", "70000"},
+                                               {"serve", "--max-batch", "0"},
+                                               {"serve", "--timeout", "-1"},
+                                               {"serve", "--no-such-option"},
+                                               {"serve", "--dtype", "f64"},
+                                               {"serve", "--model", "/nonexistent/folder"},
+                                               {"bench-serve", "--concurrency", "1,x"},
+                                               {"bench-serve", "--url", "ftp://a:1"}}) {
+    const test::CliResult r = test::ved_cli(args);
+    EXPECT_NE(r.status, 0) << args[1];
+    EXPECT_NE(r.out.find(args[1] == "--no-such-option" ? "no-such-option"
+                         : args[1] == "--model"        ? "/nonexistent/folder"
+                                                       : args[1]),
+              std::string::npos)
+        << r.out;
+  }
+  const auto pipeline = ImageToText::from_pretrained(kTinyOcr);
+  TestServer taken(pipeline);
+  const test::CliResult r =
+      test::ved_cli({"serve", "--model", kTinyOcr, "--port", std::to_string(taken.port())});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("cannot listen on 127.0.0.1:" + std::to_string(taken.port())),
+            std::string::npos)
+      << r.out;
+  const test::CliResult help = test::ved_cli({"serve", "--help"});
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("POST /generate_stream"), std::string::npos);
+}
+
 int64_t rss_kb(int pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(status, line);)
@@ -795,6 +826,8 @@ TEST(ServerCli, MemoryStaysFlatUnderLoad) {
   const int64_t after_200 = rss_kb(served.pid);
   run(1800);
   const int64_t after_2000 = rss_kb(served.pid);
+  std::printf("[ rss ] after 200 requests %lld kB, after 2000 %lld kB\n",
+              static_cast<long long>(after_200), static_cast<long long>(after_2000));
   EXPECT_EQ(failures.load(), 0);
   EXPECT_GT(after_200, 0);
   EXPECT_LT(static_cast<double>(after_2000), static_cast<double>(after_200) * 1.10)

@@ -48,6 +48,25 @@ TEST(TensorStorage, IdleBuffersAreCapped) {
 #endif
 }
 
+// Buffers of shapes no longer in use give way to the current ones once the cap is reached.
+TEST(TensorStorage, OldBuffersMakeRoomForNewShapes) {
+  {
+    std::vector<Tensor<uint8_t>> old;  // fills the pool with one size
+    for (int i = 0; i < 5; ++i) old.push_back(Tensor<uint8_t>::uninitialized({int64_t{1} << 25}));
+  }
+  const int64_t newer = (int64_t{1} << 25) - 4096;
+  { Tensor<uint8_t>::uninitialized({newer}); }  // released into a full pool
+  const size_t before = StoragePool::instance().cached_bytes();
+  const Tensor<uint8_t> again = Tensor<uint8_t>::uninitialized({newer});
+#if VED_STORAGE_POOL
+  // Taken from the pool: it was kept, an old block went instead.
+  EXPECT_EQ(StoragePool::instance().cached_bytes(), before - static_cast<size_t>(newer));
+#else
+  EXPECT_EQ(StoragePool::instance().cached_bytes(), before);
+#endif
+  EXPECT_LE(before, StoragePool::kMaxCachedBytes);
+}
+
 TEST(TensorStorage, HugeBuffersGoBackAtOnce) {
   const size_t cached = StoragePool::instance().cached_bytes();
   { Tensor<uint8_t>::uninitialized({int64_t{1} << 26}); }  // 64 MiB

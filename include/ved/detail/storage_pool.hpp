@@ -8,7 +8,11 @@
 // buffers up to kMaxBlockBytes are kept here, by exact size (a model's shapes repeat exactly),
 // up to kMaxCachedBytes in all, and handed out again. Larger ones go back at once: the work done
 // on a buffer that size dwarfs its page faults, and an idle one would add to the peak (Donut's
-// first stage has 600 MB activations). The large buffers are mapped here rather than taken from
+// first stage has 600 MB activations). When the cap is reached, the buffers released longest ago
+// make room: the shapes in use change (a server's batches of 4, then of 8), and buffers of stale
+// shapes must not keep the current ones from being reused (they did: a server whose first batches
+// held 4 images mapped and faulted in every buffer of its later batches of 8 afresh, and ran them
+// at half speed). The large buffers are mapped here rather than taken from
 // malloc, whose heap a kept buffer could pin, so what the pool holds is all it adds to the
 // resident size. Under AddressSanitizer nothing is kept, so that every use after free is still
 // caught.
@@ -16,6 +20,7 @@
 #include <sys/mman.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <new>
@@ -53,7 +58,7 @@ class StoragePool {
       std::lock_guard<std::mutex> lock(mutex_);
       const auto it = free_.find(bytes);
       if (it != free_.end()) {
-        void* p = it->second;
+        void* p = it->second.p;
         free_.erase(it);
         cached_ -= bytes;
         return p;
@@ -69,11 +74,18 @@ class StoragePool {
     if (pooled(bytes)) {
       try {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (cached_ + bytes <= kMaxCachedBytes) {
-          free_.emplace(bytes, p);
-          cached_ += bytes;
-          return;
+        while (cached_ + bytes > kMaxCachedBytes && !free_.empty()) {
+          // The pool holds at most a few hundred blocks: a scan for the oldest is cheap.
+          auto oldest = free_.begin();
+          for (auto it = free_.begin(); it != free_.end(); ++it)
+            if (it->second.stamp < oldest->second.stamp) oldest = it;
+          ::munmap(oldest->second.p, oldest->first);
+          cached_ -= oldest->first;
+          free_.erase(oldest);
         }
+        free_.emplace(bytes, Block{p, ++clock_});
+        cached_ += bytes;
+        return;
       } catch (...) {  // no memory for the map node (or the lock failed): unmap it instead
       }
     }
@@ -92,9 +104,14 @@ class StoragePool {
   static bool mapped(size_t bytes) { return VED_STORAGE_POOL && bytes >= kMinBytes; }
   static bool pooled(size_t bytes) { return mapped(bytes) && bytes <= kMaxBlockBytes; }
 
+  struct Block {
+    void* p;
+    uint64_t stamp;  // when it was released: the oldest are unmapped first
+  };
   std::mutex mutex_;
-  std::multimap<size_t, void*> free_;
+  std::multimap<size_t, Block> free_;
   size_t cached_ = 0;
+  uint64_t clock_ = 0;
 };
 
 }  // namespace ved::detail
