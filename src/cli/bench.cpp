@@ -36,6 +36,28 @@
 #include "ved/models/all.hpp"
 #include "ved/ved.hpp"
 
+ved::VisionEncoderDecoderModel synthetic_model(const std::string& dir, uint64_t seed,
+                                               const ved::ModelOptions& options) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(dir)) throw ved::IoError(dir + ": not a directory");
+  const std::string config_path = (fs::path(dir) / "config.json").string();
+  const auto config_json = ved::detail::read_json_file(config_path);
+  const auto config = ved::VisionEncoderDecoderConfig::from_json(config_json, config_path);
+  const fs::path gen_path = fs::path(dir) / "generation_config.json";
+  ved::GenerationConfig g =
+      fs::exists(gen_path) ? ved::GenerationConfig::from_file(gen_path.string())
+                           : ved::GenerationConfig::from_model_config(config_json, config_path);
+  return ved::VisionEncoderDecoderModel(config, g, ved::WeightSource::synthetic(seed), options);
+}
+
+std::pair<int64_t, int64_t> encoder_image_size(const ved::PretrainedConfig& encoder) {
+  const auto& j =
+      encoder.raw.contains("image_size") ? encoder.raw["image_size"] : ved::detail::json(224);
+  if (j.is_array() && j.size() == 2) return {j[0].get<int64_t>(), j[1].get<int64_t>()};
+  if (j.is_number_integer()) return {j.get<int64_t>(), j.get<int64_t>()};
+  throw ved::ConfigError(encoder.source + ": image_size must be an integer or [height, width]");
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -336,38 +358,17 @@ struct Loaded {
 };
 
 Loaded load(const Options& o, ved::WeightType dtype) {
-  namespace fs = std::filesystem;
   const auto t0 = Clock::now();
   const ved::ModelOptions options{dtype};
-  if (!o.synthetic) {
-    auto model = ved::VisionEncoderDecoderModel::from_pretrained(o.dir, options);
-    ved::GenerationConfig g = model.generation_config();
-    return {std::move(model), std::move(g), seconds_since(t0)};
-  }
-  if (!fs::is_directory(o.dir)) throw ved::IoError(o.dir + ": not a directory");
-  const std::string config_path = (fs::path(o.dir) / "config.json").string();
-  const auto config_json = ved::detail::read_json_file(config_path);
-  const auto config = ved::VisionEncoderDecoderConfig::from_json(config_json, config_path);
-  const fs::path gen_path = fs::path(o.dir) / "generation_config.json";
-  ved::GenerationConfig g =
-      fs::exists(gen_path) ? ved::GenerationConfig::from_file(gen_path.string())
-                           : ved::GenerationConfig::from_model_config(config_json, config_path);
-  ved::VisionEncoderDecoderModel model(config, g, ved::WeightSource::synthetic(o.seed), options);
+  auto model = o.synthetic ? synthetic_model(o.dir, o.seed, options)
+                           : ved::VisionEncoderDecoderModel::from_pretrained(o.dir, options);
+  ved::GenerationConfig g = model.generation_config();
   return {std::move(model), std::move(g), seconds_since(t0)};
-}
-
-// The encoder's input size from its config: image_size is an int or [height, width].
-std::pair<int64_t, int64_t> image_size(const ved::PretrainedConfig& encoder) {
-  const auto& j =
-      encoder.raw.contains("image_size") ? encoder.raw["image_size"] : ved::detail::json(224);
-  if (j.is_array() && j.size() == 2) return {j[0].get<int64_t>(), j[1].get<int64_t>()};
-  if (j.is_number_integer()) return {j.get<int64_t>(), j.get<int64_t>()};
-  throw ved::ConfigError(encoder.source + ": image_size must be an integer or [height, width]");
 }
 
 ved::Tensor<float> random_pixels(const ved::VisionEncoderDecoderConfig& config, int64_t batch,
                                  uint64_t seed) {
-  const auto [h, w] = image_size(config.encoder);
+  const auto [h, w] = encoder_image_size(config.encoder);
   const int64_t channels = config.encoder.get("num_channels", int64_t{3});
   ved::Tensor<float> pixels({batch, channels, h, w});
   std::mt19937_64 rng(seed);

@@ -352,22 +352,12 @@ double percentile(std::vector<double> v, double q) {
 }
 
 ved::ImageToText synthetic_pipeline(const std::string& dir) {
-  namespace fs = std::filesystem;
-  const std::string config_path = (fs::path(dir) / "config.json").string();
-  const auto config_json = ved::detail::read_json_file(config_path);
-  const auto config = ved::VisionEncoderDecoderConfig::from_json(config_json, config_path);
-  const fs::path gen_path = fs::path(dir) / "generation_config.json";
-  ved::GenerationConfig g =
-      fs::exists(gen_path) ? ved::GenerationConfig::from_file(gen_path.string())
-                           : ved::GenerationConfig::from_model_config(config_json, config_path);
-  ved::VisionEncoderDecoderModel model(config, g, ved::WeightSource::synthetic(0), {});
-  const json size = config.encoder.raw.value("image_size", json(224));
-  const int64_t h = size.is_array() ? size.at(0).get<int64_t>() : size.get<int64_t>();
-  const int64_t w = size.is_array() ? size.at(1).get<int64_t>() : size.get<int64_t>();
+  ved::VisionEncoderDecoderModel model = synthetic_model(dir, 0, {});
+  const auto [h, w] = encoder_image_size(model.config().encoder);
   const auto processor = ved::ImageProcessor::from_json(
       {{"image_processor_type", "ViTImageProcessor"}, {"size", {{"height", h}, {"width", w}}}},
       "bench-serve");
-  const int64_t vocab = config.decoder.get<int64_t>("vocab_size", 50257);
+  const int64_t vocab = model.config().decoder.get<int64_t>("vocab_size", 50257);
   return ved::ImageToText(std::move(model), processor,
                           std::make_shared<PlaceholderTokenizer>(vocab));
 }

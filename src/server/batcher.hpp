@@ -63,10 +63,6 @@ struct Job {
     std::unique_lock<std::mutex> lock(mutex_);
     return cv_.wait_until(lock, t, [this] { return done_; });
   }
-  void wait() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    cv_.wait(lock, [this] { return done_; });
-  }
 
  private:
   std::mutex mutex_;

@@ -95,6 +95,13 @@ struct Server::Impl {
   Plan plan(const json& parameters) const;
   void stream(const std::shared_ptr<Job>& job, bool details, httplib::Response& res);
   json info() const;
+  // The 503 for a full queue (--max-queue), with Retry-After set on `res`.
+  RequestError queue_full(httplib::Response& res) const {
+    res.set_header("Retry-After", "1");
+    return RequestError(503, "overloaded",
+                        "the queue is full (" + std::to_string(options.max_queue) +
+                            " images waiting, --max-queue): retry later");
+  }
   void log_request(const httplib::Request& req, const httplib::Response& res);
 
   const ImageToText& pipeline;
@@ -358,10 +365,7 @@ void Server::Impl::answer(const httplib::Request& req, httplib::Response& res, M
     for (const auto& job : jobs)
       if (!batcher.submit(job)) {
         abandon();
-        res.set_header("Retry-After", "1");
-        throw RequestError(503, "overloaded",
-                           "the queue is full (" + std::to_string(options.max_queue) +
-                               " images waiting, --max-queue): retry later");
+        throw queue_full(res);
       }
     arrival.done();
     for (const auto& job : jobs)
@@ -436,12 +440,7 @@ void Server::Impl::stream(const std::shared_ptr<Job>& job, bool details, httplib
       channel->events.back()["token"]["text"] =
           channel->events.back()["token"]["text"].get<std::string>() + rest;
   };
-  if (!batcher.submit(job)) {
-    res.set_header("Retry-After", "1");
-    throw RequestError(503, "overloaded",
-                       "the queue is full (" + std::to_string(options.max_queue) +
-                           " images waiting, --max-queue): retry later");
-  }
+  if (!batcher.submit(job)) throw queue_full(res);
   res.set_header("Cache-Control", "no-cache");
   t_stats.bytes_out = 0;
   res.set_chunked_content_provider(
