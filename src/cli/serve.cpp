@@ -82,6 +82,7 @@ same images through the library in the same run (what `ved caption` does one ima
   --requests N        requests per level (default 64)
   --args JSON         generate() arguments (default with --config: 20 tokens, forced)
   --threads N --max-batch N --batch-wait-ms N --workers N   server settings
+  --dtype f32|bf16|int8  weight type of both the server and the sequential baseline
   --json              print one JSON object
 )";
 
@@ -223,6 +224,14 @@ void apply_threads(const CommandLine& c) {
   if (c.has("threads")) ved::set_num_threads(static_cast<int>(c.integer("threads", 0, 1, 4096)));
 }
 
+ved::WeightType dtype_option(const CommandLine& c) {
+  try {
+    return ved::parse_weight_type(c.get("dtype", "f32"));
+  } catch (const ved::InvalidArgument& e) {
+    throw UsageError(std::string("--dtype: ") + e.what());
+  }
+}
+
 }  // namespace
 
 int serve_main(int argc, char** argv) {
@@ -252,11 +261,7 @@ int serve_main(int argc, char** argv) {
   if (o.model_dir.empty()) o.model_dir = ved::default_model_dir();
   o.model_name = c.get("name", folder_name(o.model_dir));
   ved::ModelOptions mo;
-  try {
-    mo.weight_type = ved::parse_weight_type(c.get("dtype", "f32"));
-  } catch (const ved::InvalidArgument& e) {
-    throw UsageError(std::string("--dtype: ") + e.what());
-  }
+  mo.weight_type = dtype_option(c);
   mo.strict = c.flags.count("strict") > 0;
   o.weight_type = ved::weight_type_name(mo.weight_type);
   ved::ImageToText pipeline = ved::ImageToText::from_pretrained(o.model_dir, mo);
@@ -351,8 +356,8 @@ double percentile(std::vector<double> v, double q) {
   return v[i];
 }
 
-ved::ImageToText synthetic_pipeline(const std::string& dir) {
-  ved::VisionEncoderDecoderModel model = synthetic_model(dir, 0, {});
+ved::ImageToText synthetic_pipeline(const std::string& dir, const ved::ModelOptions& options) {
+  ved::VisionEncoderDecoderModel model = synthetic_model(dir, 0, options);
   const auto [h, w] = encoder_image_size(model.config().encoder);
   const auto processor = ved::ImageProcessor::from_json(
       {{"image_processor_type", "ViTImageProcessor"}, {"size", {{"height", h}, {"width", w}}}},
@@ -416,17 +421,20 @@ int bench_serve_main(int argc, char** argv) {
   }
   const CommandLine c(argc, argv,
                       {"model", "config", "url", "concurrency", "requests", "args", "threads",
-                       "max-batch", "batch-wait-ms", "workers", "max-queue"},
+                       "max-batch", "batch-wait-ms", "workers", "max-queue", "dtype"},
                       {"json"}, "bench-serve");
   if (c.has("model") && c.has("config"))
     throw UsageError("bench-serve: give --model or --config, not both");
   apply_threads(c);
   const bool synthetic = c.has("config");
+  ved::ModelOptions mo;
+  mo.weight_type = dtype_option(c);
   std::optional<ved::ImageToText> pipeline;
   if (synthetic)
-    pipeline.emplace(synthetic_pipeline(c.get("config", "")));
+    pipeline.emplace(synthetic_pipeline(c.get("config", ""), mo));
   else
-    pipeline.emplace(ved::ImageToText::from_pretrained(c.get("model", ved::default_model_dir())));
+    pipeline.emplace(
+        ved::ImageToText::from_pretrained(c.get("model", ved::default_model_dir()), mo));
   json args = c.has("args") ? ved::detail::parse_json(c.get("args", ""), "--args")
                             : (synthetic ? json{{"max_new_tokens", 20}, {"min_new_tokens", 20}}
                                          : json::object());

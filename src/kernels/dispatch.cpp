@@ -89,5 +89,9 @@ void multiply(const WeightView& w, const float* x, int64_t M, float* y) {
   kernels::chosen().multiply(w, x, M, y);
 }
 
+void softmax_scores(float* s, int64_t n, float scale, const float* bias, const float* bias2) {
+  kernels::chosen().softmax(s, n, scale, bias, bias2);
+}
+
 }  // namespace nn
 }  // namespace ved

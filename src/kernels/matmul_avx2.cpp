@@ -150,7 +150,7 @@ void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
 }  // namespace avx2
 
 const KernelSet* avx2_kernels() {
-  static const KernelSet set{"avx2", avx2::multiply};
+  static const KernelSet set{"avx2", avx2::multiply, avx2::softmax};
   return &set;
 }
 

@@ -283,7 +283,7 @@ void skinny_tiles(int64_t N, int64_t K, int64_t M, float* y, const Tile& tile) {
 }  // namespace avx512
 
 const KernelSet* avx512_kernels() {
-  static const KernelSet set{"avx512", avx512::multiply};
+  static const KernelSet set{"avx512", avx512::multiply, avx512::softmax};
   return &set;
 }
 
@@ -744,9 +744,12 @@ void multiply_reduced(const WeightView& w, const float* x, int64_t M, float* y) 
 }  // namespace avx512
 
 const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni) {
-  static const KernelSet both{"avx512 (bf16, vnni)", avx512::multiply_reduced<true, true>};
-  static const KernelSet bf16_only{"avx512 (bf16)", avx512::multiply_reduced<true, false>};
-  static const KernelSet vnni_only{"avx512 (vnni)", avx512::multiply_reduced<false, true>};
+  static const KernelSet both{"avx512 (bf16, vnni)", avx512::multiply_reduced<true, true>,
+                              avx512::softmax};
+  static const KernelSet bf16_only{"avx512 (bf16)", avx512::multiply_reduced<true, false>,
+                                   avx512::softmax};
+  static const KernelSet vnni_only{"avx512 (vnni)", avx512::multiply_reduced<false, true>,
+                                   avx512::softmax};
   if (bf16 && vnni) return &both;
   if (bf16) return &bf16_only;
   if (vnni) return &vnni_only;

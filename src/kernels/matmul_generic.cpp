@@ -3,6 +3,8 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "kernels/matmul_kernels.hpp"
@@ -55,10 +57,28 @@ void multiply(const WeightView& w, const float* x, int64_t M, float* y) {
 }
 
 }  // namespace
+
+void softmax(float* s, int64_t n, float scale, const float* bias, const float* bias2) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < n; ++j) {
+    s[j] *= scale;
+    if (bias) s[j] += bias[j];
+    if (bias2) s[j] += bias2[j];
+    m = std::max(m, s[j]);
+  }
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    s[j] = std::exp(s[j] - m);
+    sum += s[j];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < n; ++j) s[j] *= inv;
+}
+
 }  // namespace generic
 
 const KernelSet& generic_kernels() {
-  static const KernelSet set{"generic", generic::multiply};
+  static const KernelSet set{"generic", generic::multiply, generic::softmax};
   return set;
 }
 

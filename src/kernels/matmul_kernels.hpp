@@ -18,7 +18,20 @@ namespace ved::nn::kernels {
 struct KernelSet {
   const char* name;  // "generic", "avx2", "avx512", "avx512 (bf16, vnni)" (see below)
   void (*multiply)(const WeightView& w, const float* x, int64_t M, float* y);
+  // One row of attention scores in place: s = s · scale + bias + bias2 (either bias may be null),
+  // then softmax(s) over its n entries (ved::nn::softmax_scores).
+  void (*softmax)(float* s, int64_t n, float scale, const float* bias, const float* bias2);
 };
+
+namespace generic {
+void softmax(float* s, int64_t n, float scale, const float* bias, const float* bias2);
+}
+namespace avx2 {
+void softmax(float* s, int64_t n, float scale, const float* bias, const float* bias2);
+}
+namespace avx512 {
+void softmax(float* s, int64_t n, float scale, const float* bias, const float* bias2);
+}
 
 const KernelSet& generic_kernels();
 // nullptr when this build has no such set (another architecture, or a compiler without it).

@@ -339,6 +339,58 @@ TEST(Matmul, NonFiniteRowStaysNonFiniteOnEveryKernelSet) {
   }
 }
 
+// The attention softmax: scale, both biases and softmax against double precision, at every
+// length around the vector widths, with scores far apart (exp of large negative arguments
+// underflows to 0, not to garbage).
+TEST(Softmax, EveryKernelSetMatchesDoubleReference) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  for (const auto* set : ved::nn::kernels::runnable_kernels())
+    for (int64_t n : {1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 100, 197, 577})
+      for (int biases = 0; biases < 3; ++biases) {
+        SCOPED_TRACE(std::string(set->name) + " n " + std::to_string(n) + " biases " +
+                     std::to_string(biases));
+        std::vector<float> s(static_cast<size_t>(n) + 1), b1(s.size()), b2(s.size());
+        for (size_t j = 0; j < s.size(); ++j) {
+          s[j] = normal(rng);
+          b1[j] = normal(rng);
+          b2[j] = j % 3 == 0 ? -100.0f : 0.0f;  // a Swin mask
+        }
+        s[static_cast<size_t>(n) / 2] = -300.0f;  // far below the rest: exp underflows
+        const float scale = 0.125f, guard = s[static_cast<size_t>(n)];
+        std::vector<double> want(static_cast<size_t>(n));
+        double top = -1e300, sum = 0;
+        for (size_t j = 0; j < want.size(); ++j) {
+          want[j] = static_cast<double>(s[j] * scale);
+          if (biases >= 1) want[j] = static_cast<double>(static_cast<float>(want[j]) + b1[j]);
+          if (biases >= 2) want[j] = static_cast<double>(static_cast<float>(want[j]) + b2[j]);
+          top = std::max(top, want[j]);
+        }
+        // Float's own rounding bounds the error: of s − max (relative 2^-24, magnified by
+        // |s − max| in the exponential), of exp (2 ulp), of the sum (n terms) and the division.
+        std::vector<double> bound(want.size());
+        for (size_t j = 0; j < want.size(); ++j) {
+          bound[j] = (std::fabs(want[j] - top) + static_cast<double>(n) + 8) * 0x1p-24;
+          sum += (want[j] = std::exp(want[j] - top));
+        }
+        set->softmax(s.data(), n, scale, biases >= 1 ? b1.data() : nullptr,
+                     biases >= 2 ? b2.data() : nullptr);
+        for (size_t j = 0; j < want.size(); ++j)
+          ASSERT_NEAR(s[j], want[j] / sum, bound[j] * want[j] / sum + 1e-37) << "entry " << j;
+        EXPECT_EQ(s[static_cast<size_t>(n)], guard) << "wrote past the row";
+      }
+}
+
+TEST(Softmax, NanScoreStaysNanOnEveryKernelSet) {
+  for (const auto* set : ved::nn::kernels::runnable_kernels()) {
+    std::vector<float> s(20, 1.0f);
+    s[3] = std::nanf("");
+    set->softmax(s.data(), 20, 1.0f, nullptr, nullptr);
+    EXPECT_TRUE(std::isnan(s[3])) << set->name;
+    EXPECT_TRUE(std::isnan(s[0])) << set->name << ": the sum holds the NaN";
+  }
+}
+
 TEST(Matmul, LinearStackConcatenatesOutputsAndBiases) {
   const Tensor<float> w1 = random_tensor({3, 8}, 1), w2 = random_tensor({2, 8}, 2);
   const Tensor<float> b1 = random_tensor({3}, 3);

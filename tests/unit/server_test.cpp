@@ -768,7 +768,8 @@ TEST(ServerCli, BadOptionsAndTakenPortsAreErrors) {
                                                {"serve", "--dtype", "f64"},
                                                {"serve", "--model", "/nonexistent/folder"},
                                                {"bench-serve", "--concurrency", "1,x"},
-                                               {"bench-serve", "--url", "ftp://a:1"}}) {
+                                               {"bench-serve", "--url", "ftp://a:1"},
+                                               {"bench-serve", "--dtype", "f64"}}) {
     const test::CliResult r = test::ved_cli(args);
     EXPECT_NE(r.status, 0) << args[1];
     EXPECT_NE(r.out.find(args[1] == "--no-such-option" ? "no-such-option"

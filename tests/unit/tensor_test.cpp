@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <vector>
 
 #include "ved/tensor.hpp"
@@ -69,8 +73,34 @@ TEST(TensorStorage, OldBuffersMakeRoomForNewShapes) {
 
 TEST(TensorStorage, HugeBuffersGoBackAtOnce) {
   const size_t cached = StoragePool::instance().cached_bytes();
-  { Tensor<uint8_t>::uninitialized({int64_t{1} << 26}); }  // 64 MiB
+  { Tensor<uint8_t>::uninitialized({static_cast<int64_t>(StoragePool::kMaxBlockBytes) + 4096}); }
   EXPECT_EQ(StoragePool::instance().cached_bytes(), cached);
+}
+
+// Buffers of kHugeBytes and more ask for transparent huge pages (where the kernel offers them:
+// "always" or "madvise" in /sys/kernel/mm/transparent_hugepage/enabled): /proc/self/smaps then
+// marks their mapping THPeligible.
+TEST(TensorStorage, LargeBuffersAskForHugePages) {
+  std::ifstream mode("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string setting((std::istreambuf_iterator<char>(mode)), std::istreambuf_iterator<char>());
+  if (!VED_STORAGE_POOL || setting.find("[never]") != std::string::npos || setting.empty())
+    GTEST_SKIP() << "no pool (sanitizer build) or no transparent huge pages here";
+  const Tensor<uint8_t> t =
+      Tensor<uint8_t>::uninitialized({static_cast<int64_t>(StoragePool::kHugeBytes)});
+  const auto at = reinterpret_cast<uintptr_t>(t.data());
+  std::ifstream smaps("/proc/self/smaps");
+  bool inside = false, found = false;
+  for (std::string line; std::getline(smaps, line);) {
+    unsigned long lo = 0, hi = 0;
+    char perms[8];
+    if (std::sscanf(line.c_str(), "%lx-%lx %7s", &lo, &hi, perms) == 3) {
+      inside = lo <= at && at < hi;  // a mapping's header line
+    } else if (inside && line.rfind("THPeligible:", 0) == 0) {
+      found = true;
+      EXPECT_NE(line.find('1'), std::string::npos) << line;
+    }
+  }
+  EXPECT_TRUE(found) << "no THPeligible line for the buffer's mapping in /proc/self/smaps";
 }
 
 TEST(TensorStorage, BuffersAreCacheLineAligned) {

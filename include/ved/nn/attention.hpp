@@ -28,6 +28,11 @@ struct AttentionArgs {
   bool causal;
 };
 
+// One row of scores in place: s = s · scale + bias + bias2 (each bias optional, added in that
+// order), then softmax over the n entries, with the kernels chosen for this CPU
+// (src/kernels/dispatch.cpp): vectorised, its exp within 2 ulp as PyTorch's vectorised exp is.
+void softmax_scores(float* s, int64_t n, float scale, const float* bias, const float* bias2);
+
 // softmax(q kᵀ · scale + bias + bias2) v for one head. `bias` and `bias2` are optional additive
 // terms of the scores, [tq, tk] row-major, added one after the other in that order as
 // transformers adds them (Swin: relative position bias, then the shifted-window mask; BEiT: the
@@ -48,25 +53,9 @@ inline void attend_head(const AttentionArgs& a, int64_t h, const float* bias, co
   for (int64_t i = 0; i < a.tq; ++i) {
     const int64_t visible = a.causal ? std::min(a.tk, past + i + 1) : a.tk;
     float* s = scores.data() + i * a.tk;
-    for (int64_t j = 0; j < visible; ++j) s[j] *= a.scale;
-    if (bias) {
-      const float* b = bias + i * a.tk;
-      for (int64_t j = 0; j < visible; ++j) s[j] += b[j];
-    }
-    if (bias2) {
-      const float* b = bias2 + i * a.tk;
-      for (int64_t j = 0; j < visible; ++j) s[j] += b[j];
-    }
-    float m = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < visible; ++j) m = std::max(m, s[j]);
-    float sum = 0.0f;
-    for (int64_t j = 0; j < visible; ++j) {
-      s[j] = std::exp(s[j] - m);
-      sum += s[j];
-    }
-    const float inv = 1.0f / sum;
-    for (int64_t j = 0; j < visible; ++j) s[j] *= inv;
-    for (int64_t j = visible; j < a.tk; ++j) s[j] = 0.0f;
+    softmax_scores(s, visible, a.scale, bias ? bias + i * a.tk : nullptr,
+                   bias2 ? bias2 + i * a.tk : nullptr);
+    std::fill(s + visible, s + a.tk, 0.0f);
   }
   const WeightView v{WeightType::F32, true,    d,       a.tk,       a.v + h * d,
                      nullptr,         nullptr, nullptr, a.kv_stride};
