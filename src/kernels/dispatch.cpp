@@ -8,6 +8,9 @@
 
 #include "kernels/matmul_kernels.hpp"
 #include "ved/error.hpp"
+#include "ved/nn/activations.hpp"
+#include "ved/nn/attention.hpp"
+#include "ved/nn/layer_norm.hpp"
 #include "ved/threads.hpp"
 
 namespace ved {
@@ -91,6 +94,15 @@ void multiply(const WeightView& w, const float* x, int64_t M, float* y) {
 
 void softmax_scores(float* s, int64_t n, float scale, const float* bias, const float* bias2) {
   kernels::chosen().softmax(s, n, scale, bias, bias2);
+}
+
+void layer_norm_row(const float* x, float* y, int64_t d, const float* weight, const float* bias,
+                    float eps) {
+  kernels::chosen().layer_norm(x, y, d, weight, bias, eps);
+}
+
+void gelu_erf(float* p, int64_t n) {
+  kernels::chosen().gelu(p, n);
 }
 
 }  // namespace nn

@@ -134,6 +134,10 @@ void gemm_panel(const float* xp, const float* wp, int64_t K, float* y, int64_t l
 
 #include "kernels/gemm_pack.inc"
 
+void pack_x(const float* x, int64_t M, int64_t K, int64_t row0, float* out) {
+  pack_x_rows(x, M, K, row0, 0, out);
+}
+
 // W's columns [n0, n0 + width) as one packed panel: out[k * kGemmCols + j] = W[n0 + j, k].
 void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
   if (w.type == WeightType::F32 && w.transposed) {
@@ -150,7 +154,7 @@ void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
 }  // namespace avx2
 
 const KernelSet* avx2_kernels() {
-  static const KernelSet set{"avx2", avx2::multiply, avx2::softmax};
+  static const KernelSet set{"avx2", avx2::multiply, avx2::softmax, avx2::layer_norm, avx2::gelu};
   return &set;
 }
 

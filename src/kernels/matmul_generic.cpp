@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <unsupported/Eigen/SpecialFunctions>
 #include <vector>
 
 #include "kernels/matmul_kernels.hpp"
@@ -75,10 +76,32 @@ void softmax(float* s, int64_t n, float scale, const float* bias, const float* b
   for (int64_t j = 0; j < n; ++j) s[j] *= inv;
 }
 
+void layer_norm(const float* x, float* y, int64_t d, const float* weight, const float* bias,
+                float eps) {
+  // Two passes in double: the mean-subtracted variance keeps a 1e-12 eps meaningful.
+  double mean = 0.0;
+  for (int64_t i = 0; i < d; ++i) mean += x[i];
+  mean /= static_cast<double>(d);
+  double var = 0.0;
+  for (int64_t i = 0; i < d; ++i) var += (x[i] - mean) * (x[i] - mean);
+  var /= static_cast<double>(d);
+  const double inv = 1.0 / std::sqrt(var + static_cast<double>(eps));
+  for (int64_t i = 0; i < d; ++i)
+    y[i] = static_cast<float>((x[i] - mean) * inv) * weight[i] + bias[i];
+}
+
+void gelu(float* p, int64_t n) {
+  // Eigen's erf, a rational approximation within a couple of ulp of std::erf that gives the same
+  // bits for its packets and its scalars.
+  Eigen::Map<Eigen::ArrayXf> x(p, n);
+  x = x * 0.5f * (1.0f + (x * 0.70710678118654752440f).erf());
+}
+
 }  // namespace generic
 
 const KernelSet& generic_kernels() {
-  static const KernelSet set{"generic", generic::multiply, generic::softmax};
+  static const KernelSet set{"generic", generic::multiply, generic::softmax, generic::layer_norm,
+                             generic::gelu};
   return set;
 }
 

@@ -21,17 +21,32 @@ struct KernelSet {
   // One row of attention scores in place: s = s · scale + bias + bias2 (either bias may be null),
   // then softmax(s) over its n entries (ved::nn::softmax_scores).
   void (*softmax)(float* s, int64_t n, float scale, const float* bias, const float* bias2);
+  // One row of nn.LayerNorm: y = (x - mean) / sqrt(var + eps) · weight + bias over d features
+  // (ved::nn::layer_norm_row).
+  void (*layer_norm)(const float* x, float* y, int64_t d, const float* weight, const float* bias,
+                     float eps);
+  // x · 0.5 · (1 + erf(x / √2)) in place over n values (ved::nn::gelu_erf).
+  void (*gelu)(float* p, int64_t n);
 };
 
+// The row-wise kernels of each set (softmax_x86.cpp, layer_norm_gelu_x86.cpp; the generic ones
+// in matmul_generic.cpp).
+#define VED_ROW_KERNELS                                                                        \
+  void softmax(float* s, int64_t n, float scale, const float* bias, const float* bias2);       \
+  void layer_norm(const float* x, float* y, int64_t d, const float* weight, const float* bias, \
+                  float eps);                                                                  \
+  void gelu(float* p, int64_t n);
+
 namespace generic {
-void softmax(float* s, int64_t n, float scale, const float* bias, const float* bias2);
+VED_ROW_KERNELS
 }
 namespace avx2 {
-void softmax(float* s, int64_t n, float scale, const float* bias, const float* bias2);
+VED_ROW_KERNELS
 }
 namespace avx512 {
-void softmax(float* s, int64_t n, float scale, const float* bias, const float* bias2);
+VED_ROW_KERNELS
 }
+#undef VED_ROW_KERNELS
 
 const KernelSet& generic_kernels();
 // nullptr when this build has no such set (another architecture, or a compiler without it).

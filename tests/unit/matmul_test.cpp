@@ -391,6 +391,72 @@ TEST(Softmax, NanScoreStaysNanOnEveryKernelSet) {
   }
 }
 
+// LayerNorm rows against the formula in double, at widths around the vector widths and at the
+// models' own (384, 768, 1024), with a large common offset that a one-pass E[x²] - E[x]² would
+// lose and a 1e-12 eps that must still count for a constant row.
+TEST(LayerNormKernel, EveryKernelSetMatchesDoubleReference) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const auto* set : ved::nn::kernels::runnable_kernels())
+    for (int64_t d : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33, 384, 768, 1024})
+      for (float offset : {0.0f, 1000.0f}) {
+        SCOPED_TRACE(std::string(set->name) + " d " + std::to_string(d) + " offset " +
+                     std::to_string(offset));
+        std::vector<float> x(static_cast<size_t>(d)), g(x.size()), b(x.size());
+        for (size_t i = 0; i < x.size(); ++i) {
+          x[i] = offset + normal(rng);
+          g[i] = 1.0f + 0.1f * normal(rng);
+          b[i] = 0.1f * normal(rng);
+        }
+        std::vector<float> y(x.size() + 1, 42.0f);
+        set->layer_norm(x.data(), y.data(), d, g.data(), b.data(), 1e-12f);
+        double mean = 0, var = 0;
+        for (float v : x) mean += v;
+        mean /= static_cast<double>(d);
+        for (float v : x) var += (v - mean) * (v - mean);
+        var /= static_cast<double>(d);
+        for (size_t i = 0; i < x.size(); ++i) {
+          const double z = (x[i] - mean) / std::sqrt(var + 1e-12);
+          const double want = z * g[i] + b[i];
+          // Three float roundings (z, the product, the sum) of values of order |z|·|g| + |b|.
+          ASSERT_NEAR(y[i], want, (std::fabs(z * g[i]) + std::fabs(b[i]) + 1e-30) * 0x1p-22)
+              << "feature " << i;
+        }
+        EXPECT_EQ(y[x.size()], 42.0f) << "wrote past the row";
+      }
+  for (const auto* set : ved::nn::kernels::runnable_kernels()) {
+    const std::vector<float> x(16, 3.0f), g(16, 2.0f), b(16, 0.5f);
+    std::vector<float> y(16);
+    set->layer_norm(x.data(), y.data(), 16, g.data(), b.data(), 1e-12f);
+    for (float v : y) EXPECT_EQ(v, 0.5f) << set->name << ": a constant row normalises to 0";
+  }
+}
+
+// The erf GELU against 0.5 x (1 + erf(x / √2)) in double, over the range where erf bends and
+// beyond its ±4 clamp, with the tails masked: a value is the same bits at any offset.
+TEST(GeluKernel, EveryKernelSetMatchesErfAndIgnoresPosition) {
+  std::vector<float> xs;
+  for (int i = -1200; i <= 1200; ++i) xs.push_back(static_cast<float>(i) * 0.01f);
+  xs.insert(xs.end(), {1e-7f, -1e-7f, 0.0f, -0.0f, 30.0f, -30.0f});
+  for (const auto* set : ved::nn::kernels::runnable_kernels()) {
+    SCOPED_TRACE(set->name);
+    std::vector<float> y = xs;
+    y.push_back(42.0f);
+    set->gelu(y.data(), static_cast<int64_t>(xs.size()));
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const double x = xs[i], want = 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+      ASSERT_NEAR(y[i], want, 1e-6 + 2e-6 * std::fabs(want)) << "x = " << xs[i];
+    }
+    EXPECT_EQ(y.back(), 42.0f) << "wrote past the end";
+    for (size_t start : {size_t{1}, size_t{5}, size_t{13}}) {
+      std::vector<float> shifted(xs.begin() + static_cast<std::ptrdiff_t>(start), xs.end());
+      set->gelu(shifted.data(), static_cast<int64_t>(shifted.size()));
+      for (size_t i = 0; i < shifted.size(); ++i)
+        ASSERT_EQ(shifted[i], y[start + i]) << "x = " << xs[start + i] << " at offset " << start;
+    }
+  }
+}
+
 TEST(Matmul, LinearStackConcatenatesOutputsAndBiases) {
   const Tensor<float> w1 = random_tensor({3, 8}, 1), w2 = random_tensor({2, 8}, 2);
   const Tensor<float> b1 = random_tensor({3}, 3);

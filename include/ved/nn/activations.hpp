@@ -9,8 +9,6 @@
 #include <cmath>
 #include <string>
 
-#include <unsupported/Eigen/SpecialFunctions>
-
 #include "ved/detail/parallel.hpp"
 #include "ved/error.hpp"
 #include "ved/tensor.hpp"
@@ -70,6 +68,11 @@ inline Activation activation_from_name(const std::string& name, const std::strin
                     known + ")");
 }
 
+// x · 0.5 · (1 + erf(x / √2)) in place over n values (nn.functional.gelu), with the kernels
+// chosen for this CPU (src/kernels/dispatch.cpp): a rational erf within a couple of ulp of
+// std::erf, computed alike wherever a value sits in the array.
+void gelu_erf(float* p, int64_t n);
+
 }  // namespace ved::nn
 
 namespace ved::detail {
@@ -79,11 +82,9 @@ inline float act_sigmoid(float x) {
 }
 
 inline float act_gelu_erf(float x) {
-  // nn.functional.gelu: x * 0.5 * (1 + erf(x * M_SQRT1_2)), with the erf that activate_range
-  // vectorises, so a value does not depend on where in a tensor it sits.
-  const float e =
-      Eigen::internal::generic_fast_erf_float(x * static_cast<float>(0.70710678118654752440));
-  return x * 0.5f * (1.0f + e);
+  // The kernel that activate_range runs, so a value is the same bits alone or in a tensor.
+  nn::gelu_erf(&x, 1);
+  return x;
 }
 
 template <nn::Activation A>
@@ -141,12 +142,10 @@ inline float activate_one(float x) {
 template <nn::Activation A>
 void activate_range(float* p, int64_t n) {
   if constexpr (A == nn::Activation::Gelu) {
-    // The encoders' hot activation: Eigen's vectorised erf (a rational approximation within a
-    // couple of ulp of std::erf, the same for packets and scalars), in blocks.
+    // The encoders' hot activation, on the vector kernels, in blocks.
     constexpr int64_t kBlock = 4096;
     parallel_for(0, (n + kBlock - 1) / kBlock, 1, [&](int64_t b) {
-      Eigen::Map<Eigen::ArrayXf> x(p + b * kBlock, std::min(kBlock, n - b * kBlock));
-      x = x * 0.5f * (1.0f + (x * static_cast<float>(0.70710678118654752440)).erf());
+      nn::gelu_erf(p + b * kBlock, std::min(kBlock, n - b * kBlock));
     });
   } else {
     parallel_for(0, n, 1 << 14, [&](int64_t i) { p[i] = activate_one<A>(p[i]); });

@@ -1,8 +1,6 @@
 #pragma once
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
 #include <utility>
 #include <vector>
 
@@ -78,7 +76,7 @@ inline void attend(const AttentionArgs& a) {
 inline Tensor<float> batched_attention(const Tensor<float>& q, const Tensor<float>& k,
                                        const Tensor<float>& v, int64_t heads, float scale) {
   const int64_t B = q.dim(0), T = q.dim(1), D = q.dim(2), S = k.dim(1);
-  Tensor<float> out({B, T, D});
+  Tensor<float> out = Tensor<float>::uninitialized({B, T, D});
   const int64_t hd = D / heads;
   parallel_for(0, B * heads, 1, [&](int64_t bh) {
     const int64_t b = bh / heads, h = bh % heads;

@@ -32,16 +32,16 @@ struct FeedForward {
   }
 };
 
-// x + layer_scale ⊙ ffn(norm(x)) for x [..., dim]; `layer_scale` [dim] may be empty (no scale:
-// BEiT's lambda_2 is the only user).
-inline Tensor<float> residual_feed_forward(const Tensor<float>& x, const LayerNorm& norm,
-                                           const FeedForward& ffn,
-                                           const Tensor<float>& layer_scale = {},
-                                           int64_t chunk_rows = 8192) {
+// x + layer_scale ⊙ ffn(norm(x)) for x [..., dim] into `out` (x.numel() floats, which may be
+// x's own storage: each chunk of rows is read whole before it is written); `layer_scale` [dim]
+// may be empty (no scale: BEiT's lambda_2 is the only user).
+inline void residual_feed_forward(const Tensor<float>& x, const LayerNorm& norm,
+                                  const FeedForward& ffn, const Tensor<float>& layer_scale,
+                                  float* out, int64_t chunk_rows = 8192) {
   const int64_t dim = x.dim(-1), rows = x.numel() / dim;
   const Tensor<float> flat = x.reshape({rows, dim});
-  Tensor<float> out(x.shape());
-  auto om = out.matrix();
+  Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> om(out, rows,
+                                                                                       dim);
   const Eigen::Map<const Eigen::Array<float, 1, Eigen::Dynamic>> scale(layer_scale.data(), dim);
   for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
     const int64_t r1 = std::min(rows, r0 + chunk_rows);
@@ -51,6 +51,13 @@ inline Tensor<float> residual_feed_forward(const Tensor<float>& x, const LayerNo
     if (!layer_scale.empty()) ym.array().rowwise() *= scale;
     om.middleRows(r0, r1 - r0) = ym + xs.matrix();
   }
+}
+
+inline Tensor<float> residual_feed_forward(const Tensor<float>& x, const LayerNorm& norm,
+                                           const FeedForward& ffn,
+                                           const Tensor<float>& layer_scale = {}) {
+  Tensor<float> out = Tensor<float>::uninitialized(x.shape());
+  residual_feed_forward(x, norm, ffn, layer_scale, out.data());
   return out;
 }
 
