@@ -29,8 +29,7 @@ struct KernelSet {
   void (*gelu)(float* p, int64_t n);
 };
 
-// The row-wise kernels of each set (softmax_x86.cpp, layer_norm_gelu_x86.cpp; the generic ones
-// in matmul_generic.cpp).
+// The row-wise kernels of each set (row_kernels_x86.cpp; the generic ones in matmul_generic.cpp).
 #define VED_ROW_KERNELS                                                                        \
   void softmax(float* s, int64_t n, float scale, const float* bias, const float* bias2);       \
   void layer_norm(const float* x, float* y, int64_t d, const float* weight, const float* bias, \
