@@ -264,21 +264,30 @@ int serve_main(int argc, char** argv) {
   mo.weight_type = dtype_option(c);
   mo.strict = c.flags.count("strict") > 0;
   o.weight_type = ved::weight_type_name(mo.weight_type);
+  // Signals are blocked before anything starts a thread (loading a model starts the kernels'
+  // thread pool), so only the watcher takes them: a thread started earlier would be killed by
+  // SIGTERM's default action, and the whole server with it. A signal before the server runs
+  // means it never starts.
+  ved::server::Server* running = nullptr;
+  bool stop_requested = false;
+  std::mutex mutex;
+  SignalWatcher watcher([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    stop_requested = true;
+    if (running) running->stop();
+  });
   ved::ImageToText pipeline = ved::ImageToText::from_pretrained(o.model_dir, mo);
   if (c.has("preset")) pipeline.set_preset(c.get("preset", ""));
   if (c.has("postprocess")) pipeline.set_postprocessor(c.get("postprocess", ""));
 
-  // Signals are blocked before the server starts its threads, so only the watcher takes them.
-  ved::server::Server* running = nullptr;
-  std::mutex mutex;
-  SignalWatcher watcher([&] {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (running) running->stop();
-  });
   ved::server::Server server(pipeline, o);
   const int port = server.bind();
   {
     std::lock_guard<std::mutex> lock(mutex);
+    if (stop_requested) {
+      std::cerr << json{{"event", "stopped"}}.dump() << std::endl;
+      return 0;
+    }
     running = &server;
   }
   std::cerr << json{{"event", "listening"},

@@ -18,9 +18,19 @@ namespace ved::nn::kernels {
 namespace avx2 {
 namespace {
 
-// Loads 16 consecutive weights of a row as two vectors of 8 f32; at(k) is weight k alone.
+// Software prefetches run this far ahead of the loads of W in skinny products (see
+// matmul_avx512.cpp, where this was measured).
+constexpr int64_t kPrefetchBytes = 4096;
+
+inline void prefetch_ahead(const void* p) {
+  _mm_prefetch(static_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
+}
+
+// Loads 16 consecutive weights of a row as two vectors of 8 f32; at(k) is weight k alone;
+// `prefetch(off)` asks for the weights kPrefetchBytes past weight off.
 struct LoadF32 {
   const float* w;
+  void prefetch(int64_t off) const { prefetch_ahead(w + off); }
   void operator()(int64_t off, __m256& lo, __m256& hi) const {
     lo = _mm256_loadu_ps(w + off);
     hi = _mm256_loadu_ps(w + off + 8);
@@ -29,6 +39,7 @@ struct LoadF32 {
 };
 struct LoadBF16 {
   const uint16_t* w;
+  void prefetch(int64_t off) const { prefetch_ahead(w + off); }
   static __m256 widen(__m128i h) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   }
@@ -40,6 +51,7 @@ struct LoadBF16 {
 };
 struct LoadI8 {
   const int8_t* w;
+  void prefetch(int64_t off) const { prefetch_ahead(w + off); }
   static __m256 widen(__m128i b) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)); }
   void operator()(int64_t off, __m256& lo, __m256& hi) const {
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + off));
@@ -55,46 +67,37 @@ float hsum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
-// out[m][n] = x[m] · w[n] for MR (<= 2) rows of x and NR rows of W: 2 * NR accumulators, the
-// 16 weights of a step loaded once for both rows. The last K % 16 products are added one by one.
+// One row of W per call: with 16 registers, two rows for four of x would not fit.
+constexpr int64_t kRowsPerDot = 1;
+
+// out[m * ldo + n] = x[m] · w[n] for MR rows of x and NR rows of W: 16 weights a step, in two
+// sets of 8 sums per output. The last K % 16 products are added one by one.
 template <int MR, int NR, typename Load>
-void dot_tile2(const float* x, int64_t K, const Load* w, float* out, int64_t ldo) {
-  __m256 acc[MR][NR];
+void dot_rows(const float* x, int64_t K, const Load* w, float* out, int64_t ldo) {
+  __m256 acc[MR][NR][2];
   for (int m = 0; m < MR; ++m)
-    for (int n = 0; n < NR; ++n) acc[m][n] = _mm256_setzero_ps();
+    for (int n = 0; n < NR; ++n) acc[m][n][0] = acc[m][n][1] = _mm256_setzero_ps();
   int64_t k = 0;
   for (; k + 16 <= K; k += 16) {
-    __m256 xlo[MR], xhi[MR];
-    for (int m = 0; m < MR; ++m) {
-      xlo[m] = _mm256_loadu_ps(x + m * K + k);
-      xhi[m] = _mm256_loadu_ps(x + m * K + k + 8);
-    }
+    __m256 lo[NR], hi[NR];
     for (int n = 0; n < NR; ++n) {
-      __m256 lo, hi;
-      w[n](k, lo, hi);
-      for (int m = 0; m < MR; ++m) {
-        acc[m][n] = _mm256_fmadd_ps(xlo[m], lo, acc[m][n]);
-        acc[m][n] = _mm256_fmadd_ps(xhi[m], hi, acc[m][n]);
+      w[n].prefetch(k);
+      w[n](k, lo[n], hi[n]);
+    }
+    for (int m = 0; m < MR; ++m) {
+      const __m256 xlo = _mm256_loadu_ps(x + m * K + k), xhi = _mm256_loadu_ps(x + m * K + k + 8);
+      for (int n = 0; n < NR; ++n) {
+        acc[m][n][0] = _mm256_fmadd_ps(xlo, lo[n], acc[m][n][0]);
+        acc[m][n][1] = _mm256_fmadd_ps(xhi, hi[n], acc[m][n][1]);
       }
     }
   }
   for (int m = 0; m < MR; ++m)
     for (int n = 0; n < NR; ++n) {
-      float s = hsum(acc[m][n]);
+      float s = hsum(_mm256_add_ps(acc[m][n][0], acc[m][n][1]));
       for (int64_t r = k; r < K; ++r) s += x[m * K + r] * w[n].at(r);
       out[m * ldo + n] = s;
     }
-}
-
-// MR = 1..4 rows as tiles of at most two (a third and fourth row would not fit the registers).
-template <int MR, int NR, typename Load>
-void dot_tile(const float* x, int64_t K, const Load* w, float* out, int64_t ldo) {
-  if constexpr (MR <= 2) {
-    dot_tile2<MR, NR>(x, K, w, out, ldo);
-  } else {
-    dot_tile2<2, NR>(x, K, w, out, ldo);
-    dot_tile2<MR - 2, NR>(x + 2 * K, K, w, out + 2 * ldo, ldo);
-  }
 }
 
 #include "kernels/skinny_transposed.inc"

@@ -33,14 +33,31 @@ namespace ved::nn::kernels {
 namespace avx512 {
 namespace {
 
-// Loads 16 consecutive weights of a row as f32; `tail` loads the first `mask` lanes only.
+// The reduced-precision skinny products read one row of W after the other and fetch this far
+// ahead of their loads: with one stream per core, the hardware prefetcher alone kept too few
+// lines in flight (a 50257 x 768 product read 50 GB/s; with 4 KiB ahead, 70-80 GB/s).
+constexpr int64_t kPrefetchBytes = 4096;
+
+// The line kPrefetchBytes past p (past the end of W it is a hint that never faults).
+inline void prefetch_ahead(const void* p) {
+  _mm_prefetch(static_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
+}
+
+// Loads 16 consecutive weights of a row as f32; `tail` loads the first `mask` lanes only;
+// `prefetch(off)` asks for weight off's line.
 struct LoadF32 {
   const float* w;
+  void prefetch(int64_t off) const {
+    _mm_prefetch(reinterpret_cast<const char*>(w + off), _MM_HINT_T0);
+  }
   __m512 operator()(int64_t off) const { return _mm512_loadu_ps(w + off); }
   __m512 tail(int64_t off, __mmask16 m) const { return _mm512_maskz_loadu_ps(m, w + off); }
 };
 struct LoadBF16 {
   const uint16_t* w;
+  void prefetch(int64_t off) const {
+    _mm_prefetch(reinterpret_cast<const char*>(w + off), _MM_HINT_T0);
+  }
   static __m512 widen(__m256i h) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   }
@@ -53,6 +70,9 @@ struct LoadBF16 {
 };
 struct LoadI8 {
   const int8_t* w;
+  void prefetch(int64_t off) const {
+    _mm_prefetch(reinterpret_cast<const char*>(w + off), _MM_HINT_T0);
+  }
   static __m512 widen(__m128i b) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)); }
   __m512 operator()(int64_t off) const {
     return widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + off)));
@@ -60,16 +80,25 @@ struct LoadI8 {
   __m512 tail(int64_t off, __mmask16 m) const { return widen(_mm_maskz_loadu_epi8(m, w + off)); }
 };
 
-// out[m][n] = x[m] · w[n] for MR rows of x and NR rows of W (row stride K), 16 lanes at a time.
+// Tiles of four rows of W, at any number of rows of x: each load of x serves four FMAs (with one
+// or two rows of W for four of x, the loads of x held beam search to half its batch-1 speed on
+// 1024-wide decoders), and while a tile is read the next one is fetched.
+constexpr int64_t kRowsPerDot = 4;
+
+// out[m * ldo + n] = x[m] · w[n] for MR rows of x and NR rows of W, 16 weights a step into one set
+// of 16 sums per output, so that an output is the same bits whatever MR and NR.
 template <int MR, int NR, typename Load>
-void dot_tile(const float* x, int64_t K, const Load* w, float* out, int64_t ldo) {
+void dot_rows(const float* x, int64_t K, const Load* w, float* out, int64_t ldo) {
   __m512 acc[MR][NR];
   for (int m = 0; m < MR; ++m)
     for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_ps();
   int64_t k = 0;
   for (; k + 16 <= K; k += 16) {
     __m512 wv[NR];
-    for (int n = 0; n < NR; ++n) wv[n] = w[n](k);
+    for (int n = 0; n < NR; ++n) {
+      w[n].prefetch(k + NR * K);  // the same weight of the next tile's row n
+      wv[n] = w[n](k);
+    }
     for (int m = 0; m < MR; ++m) {
       const __m512 xv = _mm512_loadu_ps(x + m * K + k);
       for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_fmadd_ps(xv, wv[n], acc[m][n]);
@@ -280,30 +309,6 @@ T* reduced_scratch(int64_t n) {
   return buf.data();
 }
 
-// The driver of the reduced-precision skinny products (end of this file), laid out as
-// skinny_rows: blocks of 16 rows of W shared out among the threads, each as tiles of 4 rows of W
-// by up to 4 rows of x. `tile(n0, m0, mr, out)` sets out[m][n] to y[m0 + m, n0 + n] for m < mr,
-// n < 4, rows of W past N clamped to the last (computed, not stored). Each output comes from one
-// tile, the same one whatever M and the thread count, so it is the same bits however many other
-// rows share the call and on any number of cores.
-template <typename Tile>
-void skinny_tiles(int64_t N, int64_t K, int64_t M, float* y, const Tile& tile) {
-  constexpr int64_t NR = 4, kBlock = 16;
-  parallel_for(0, (N + kBlock - 1) / kBlock, serial_blocks(kBlock * K * M), [&](int64_t block) {
-    const int64_t n_end = std::min(N, (block + 1) * kBlock);
-    for (int64_t n0 = block * kBlock; n0 < n_end; n0 += NR) {
-      const int64_t nr = std::min(NR, n_end - n0);
-      for (int64_t m0 = 0; m0 < M; m0 += 4) {
-        const int64_t mr = std::min<int64_t>(4, M - m0);
-        float out[4][NR];
-        tile(n0, m0, mr, out);
-        for (int64_t m = 0; m < mr; ++m)
-          for (int64_t n = 0; n < nr; ++n) y[(m0 + m) * N + n0 + n] = out[m][n];
-      }
-    }
-  });
-}
-
 // (after skinny_rows, whose skinny() it calls)
 #include "kernels/gemm_packed.inc"
 
@@ -348,16 +353,6 @@ __m512i as_bytes(__m512bh v) {
   return (__m512i)v;
 }
 
-// out[n] = the sum of a[n]'s 16 lanes, for four vectors at once: halves added, then two rounds
-// of pairwise adds shared by all four (13 instructions instead of 4 x 8).
-void reduce4(const __m512* a, float* out) {
-  __m256 h[4];
-  for (int n = 0; n < 4; ++n)
-    h[n] = _mm256_add_ps(_mm512_castps512_ps256(a[n]), _mm512_extractf32x8_ps(a[n], 1));
-  const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(h[0], h[1]), _mm256_hadd_ps(h[2], h[3]));
-  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
-}
-
 // n floats to bf16, rounded to nearest even as torch (and WeightMatrix::converted) rounds, by
 // vcvtne2ps2bf16. (It also flushes denormal inputs to zero: |x| < 1.2e-38 adds nothing anyway.)
 void to_bf16(const float* x, int64_t n, uint16_t* out) {
@@ -376,40 +371,34 @@ void to_bf16(const float* x, int64_t n, uint16_t* out) {
   }
 }
 
-// out[m][n] = Σ_k x[m, k] · w[n][k] for MR rows of x and 4 rows of W, all bf16 (row stride K).
-// vdpbf16ps multiplies pairs of bf16 exactly (8-bit significands: the product fits an f32) and
-// adds both into one of 16 f32 sums, which are added up across lanes at the end: the same
-// accumulation as the f32 kernel's, on one 64-byte load of W per 32 weights and no widening.
+// out[m] = Σ_k x[m, k] · w[k] for MR rows of x and one row of W, all bf16. vdpbf16ps multiplies
+// pairs of bf16 exactly (8-bit significands: the product fits an f32) and adds both into one of
+// 16 f32 sums; two sets of sums, added up across lanes at the end: the same accumulation as the
+// f32 kernel's, on one 64-byte load of W per 32 weights and no widening.
 template <int MR>
-void dot_tile_bf16(const uint16_t* x, int64_t K, const uint16_t* const* w, float (*out)[4]) {
-  constexpr int NR = 4;
-  __m512 acc[MR][NR];
-  for (int m = 0; m < MR; ++m)
-    for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_ps();
+void dot_row_bf16(const uint16_t* x, int64_t K, const uint16_t* w, float* out) {
+  __m512 acc[MR][2];
+  for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
   int64_t k = 0;
-  for (; k + 32 <= K; k += 32) {
-    __m512bh wv[NR];
-    for (int n = 0; n < NR; ++n) {
-      // The next tile's rows follow these (4 K further), from memory: fetched ahead, the loads
-      // of W overlap with this tile's work (prefetches never fault past the end).
-      _mm_prefetch(reinterpret_cast<const char*>(w[n] + k + NR * K), _MM_HINT_T0);
-      wv[n] = as_bf16(_mm512_loadu_si512(w[n] + k));
-    }
+  for (; k + 64 <= K; k += 64) {
+    prefetch_ahead(w + k);
+    prefetch_ahead(w + k + 32);
+    const __m512bh w0 = as_bf16(_mm512_loadu_si512(w + k)),
+                   w1 = as_bf16(_mm512_loadu_si512(w + k + 32));
     for (int m = 0; m < MR; ++m) {
-      const __m512bh xv = as_bf16(_mm512_loadu_si512(x + m * K + k));
-      for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_dpbf16_ps(acc[m][n], xv, wv[n]);
+      acc[m][0] = _mm512_dpbf16_ps(acc[m][0], as_bf16(_mm512_loadu_si512(x + m * K + k)), w0);
+      acc[m][1] = _mm512_dpbf16_ps(acc[m][1], as_bf16(_mm512_loadu_si512(x + m * K + k + 32)), w1);
     }
   }
-  if (k < K) {
-    const __mmask32 mask = __mmask32((uint64_t{1} << (K - k)) - 1u);
-    __m512bh wv[NR];
-    for (int n = 0; n < NR; ++n) wv[n] = as_bf16(_mm512_maskz_loadu_epi16(mask, w[n] + k));
-    for (int m = 0; m < MR; ++m) {
-      const __m512bh xv = as_bf16(_mm512_maskz_loadu_epi16(mask, x + m * K + k));
-      for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_dpbf16_ps(acc[m][n], xv, wv[n]);
-    }
+  for (int half = 0; k < K; k += 32, half ^= 1) {  // up to two steps of 32, the last masked
+    const __mmask32 mask =
+        K - k >= 32 ? __mmask32(0xFFFFFFFFu) : __mmask32((uint64_t{1} << (K - k)) - 1u);
+    const __m512bh wv = as_bf16(_mm512_maskz_loadu_epi16(mask, w + k));
+    for (int m = 0; m < MR; ++m)
+      acc[m][half] = _mm512_dpbf16_ps(acc[m][half],
+                                      as_bf16(_mm512_maskz_loadu_epi16(mask, x + m * K + k)), wv);
   }
-  for (int m = 0; m < MR; ++m) reduce4(acc[m], out[m]);
+  for (int m = 0; m < MR; ++m) out[m] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1]));
 }
 
 // bf16 weights: x rounded to bf16 (8 significant bits: a relative error of at most 2^-8 per
@@ -421,19 +410,17 @@ void skinny_bf16(const WeightView& w, const float* x, int64_t M, float* y) {
   const int64_t N = w.rows, K = w.cols;
   uint16_t* xb = reduced_scratch<uint16_t>(M * K);
   to_bf16(x, M * K, xb);
-  skinny_tiles(N, K, M, y, [&](int64_t n0, int64_t m0, int64_t mr, float(*out)[4]) {
-    const uint16_t* rows[4];
-    for (int64_t n = 0; n < 4; ++n) rows[n] = w.bf16 + std::min(n0 + n, N - 1) * K;
-    const uint16_t* xm = xb + m0 * K;
+  for_each_row(N, K, M, y, [&](int64_t n, int64_t m0, int64_t mr, float* out) {
+    const uint16_t *row = w.bf16 + n * K, *xm = xb + m0 * K;
     switch (mr) {
       case 1:
-        return dot_tile_bf16<1>(xm, K, rows, out);
+        return dot_row_bf16<1>(xm, K, row, out);
       case 2:
-        return dot_tile_bf16<2>(xm, K, rows, out);
+        return dot_row_bf16<2>(xm, K, row, out);
       case 3:
-        return dot_tile_bf16<3>(xm, K, rows, out);
+        return dot_row_bf16<3>(xm, K, row, out);
       default:
-        return dot_tile_bf16<4>(xm, K, rows, out);
+        return dot_row_bf16<4>(xm, K, row, out);
     }
   });
 }
@@ -649,53 +636,41 @@ float quantise_row(const float* x, int64_t K, int8_t* q, int32_t& sum) {
   return top / 127.0f;
 }
 
-// out[m][n] = Σ_k q[m, k] · w[n][k] for MR rows of quantised x and 4 rows of int8 W (row stride
-// K), exactly, in int32. vpdpbusd multiplies unsigned by signed bytes, four pairs into each of 16
-// int32 sums; W is made unsigned by flipping its sign bit (w + 128, in 1..255 since W's int8 lie
-// in -127..127), so each sum comes out as Σ q·w + 128 Σ q and the caller subtracts 128 Σ q, known
-// per row of x: one extra instruction per 64 weights for all rows, none per row. Integer sums are
-// exact, so the order of the sums does not matter at all; they cannot overflow for K <= 65536
+// out[m] = Σ_k q[m, k] · w[k] for MR rows of quantised x and one row of int8 W, exactly, in
+// int32. vpdpbusd multiplies unsigned by signed bytes, four pairs into each of 16 int32 sums; W is
+// made unsigned by flipping its sign bit (w + 128, in 1..255 since W's int8 lie in -127..127), so
+// each sum comes out as Σ q·w + 128 Σ q and the caller subtracts 128 Σ q, known per row of x: one
+// extra instruction per 64 weights for all rows, none per row. Integer sums are exact, so the
+// order of the sums does not matter at all; they cannot overflow for K <= 65536
 // (255 · 127 · K < 2^31).
-// out[n] = the sum of a[n]'s 16 lanes, for four vectors at once (see reduce4).
-void reduce4_epi32(const __m512i* a, int32_t* out) {
-  __m256i h[4];
-  for (int n = 0; n < 4; ++n)
-    h[n] = _mm256_add_epi32(_mm512_castsi512_si256(a[n]), _mm512_extracti64x4_epi64(a[n], 1));
-  const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(h[0], h[1]), _mm256_hadd_epi32(h[2], h[3]));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
-                   _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
-}
-
 template <int MR>
-void dot_tile_i8(const int8_t* x, int64_t K, const int8_t* const* w, int32_t (*out)[4]) {
-  constexpr int NR = 4;
+void dot_row_i8(const int8_t* x, int64_t K, const int8_t* w, int32_t* out) {
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  __m512i acc[MR][NR];
-  for (int m = 0; m < MR; ++m)
-    for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_si512();
+  __m512i acc[MR][2];
+  for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_si512();
   int64_t k = 0;
-  for (; k + 64 <= K; k += 64) {
-    __m512i wv[NR];
-    for (int n = 0; n < NR; ++n) {
-      _mm_prefetch(reinterpret_cast<const char*>(w[n] + k + NR * K), _MM_HINT_T0);  // next tile
-      wv[n] = _mm512_xor_si512(_mm512_loadu_si512(w[n] + k), flip);
-    }
+  for (; k + 128 <= K; k += 128) {
+    prefetch_ahead(w + k);
+    prefetch_ahead(w + k + 64);
+    const __m512i w0 = _mm512_xor_si512(_mm512_loadu_si512(w + k), flip),
+                  w1 = _mm512_xor_si512(_mm512_loadu_si512(w + k + 64), flip);
     for (int m = 0; m < MR; ++m) {
-      const __m512i xv = _mm512_loadu_si512(x + m * K + k);
-      for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_dpbusd_epi32(acc[m][n], wv[n], xv);
+      acc[m][0] = _mm512_dpbusd_epi32(acc[m][0], w0, _mm512_loadu_si512(x + m * K + k));
+      acc[m][1] = _mm512_dpbusd_epi32(acc[m][1], w1, _mm512_loadu_si512(x + m * K + k + 64));
     }
   }
-  if (k < K) {  // zero bytes of x past K: their products vanish whatever W's bytes are
-    const __mmask64 mask = _cvtu64_mask64((uint64_t{1} << (K - k)) - 1u);
-    __m512i wv[NR];
-    for (int n = 0; n < NR; ++n)
-      wv[n] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, w[n] + k), flip);
-    for (int m = 0; m < MR; ++m) {
-      const __m512i xv = _mm512_maskz_loadu_epi8(mask, x + m * K + k);
-      for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_dpbusd_epi32(acc[m][n], wv[n], xv);
-    }
+  // Up to two steps of 64, the last masked: zero bytes of x past K make their products vanish
+  // whatever W's bytes are.
+  for (int half = 0; k < K; k += 64, half ^= 1) {
+    const __mmask64 mask =
+        K - k >= 64 ? _cvtu64_mask64(~uint64_t{0}) : _cvtu64_mask64((uint64_t{1} << (K - k)) - 1u);
+    const __m512i wv = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, w + k), flip);
+    for (int m = 0; m < MR; ++m)
+      acc[m][half] =
+          _mm512_dpbusd_epi32(acc[m][half], wv, _mm512_maskz_loadu_epi8(mask, x + m * K + k));
   }
-  for (int m = 0; m < MR; ++m) reduce4_epi32(acc[m], out[m]);
+  for (int m = 0; m < MR; ++m)
+    out[m] = _mm512_reduce_add_epi32(_mm512_add_epi32(acc[m][0], acc[m][1]));
 }
 
 // int8 weights with x quantised per row to int8 as well: y = s_x · s_w · Σ q·w, the sum exact.
@@ -714,31 +689,24 @@ void skinny_vnni(const WeightView& w, const float* x, int64_t M, float* y) {
     sx[m] = quantise_row(x + m * K, K, xq + m * K, sum);
     corr[m] = 128 * sum;
   }
-  skinny_tiles(N, K, M, y, [&](int64_t n0, int64_t m0, int64_t mr, float(*out)[4]) {
-    const int8_t* rows[4];
-    float sw[4];
-    for (int64_t n = 0; n < 4; ++n) {
-      rows[n] = w.i8 + std::min(n0 + n, N - 1) * K;
-      sw[n] = w.scale[std::min(n0 + n, N - 1)];
-    }
-    int32_t dot[4][4];
-    const int8_t* xm = xq + m0 * K;
+  for_each_row(N, K, M, y, [&](int64_t n, int64_t m0, int64_t mr, float* out) {
+    const int8_t *row = w.i8 + n * K, *xm = xq + m0 * K;
+    int32_t dot[4];
     switch (mr) {
       case 1:
-        dot_tile_i8<1>(xm, K, rows, dot);
+        dot_row_i8<1>(xm, K, row, dot);
         break;
       case 2:
-        dot_tile_i8<2>(xm, K, rows, dot);
+        dot_row_i8<2>(xm, K, row, dot);
         break;
       case 3:
-        dot_tile_i8<3>(xm, K, rows, dot);
+        dot_row_i8<3>(xm, K, row, dot);
         break;
       default:
-        dot_tile_i8<4>(xm, K, rows, dot);
+        dot_row_i8<4>(xm, K, row, dot);
     }
     for (int64_t m = 0; m < mr; ++m)
-      for (int n = 0; n < 4; ++n)
-        out[m][n] = static_cast<float>(dot[m][n] - corr[m0 + m]) * (sx[m0 + m] * sw[n]);
+      out[m] = static_cast<float>(dot[m] - corr[m0 + m]) * (sx[m0 + m] * w.scale[n]);
   });
   for (int64_t m = 0; m < M; ++m)
     if (sx[m] != sx[m]) avx512::multiply(w, x + m * K, 1, y + m * N);
@@ -754,7 +722,7 @@ namespace ved::nn::kernels {
 namespace avx512 {
 namespace {
 
-// int8 sums stay exact up to this K (see dot_tile_i8); wider products widen instead.
+// int8 sums stay exact up to this K (see dot_row_i8); wider products widen instead.
 constexpr int64_t kMaxVnniCols = 65536;
 
 // The reduced-precision paths for the products they cover (few rows, bf16 or int8 weights this
