@@ -714,10 +714,13 @@ int wait_exit(int pid) {
   return ::kill(pid, 0) == 0 ? -1 : 0;
 }
 
-TEST(ServerCli, SigtermFinishesAcceptedRequestsThenExits) {
+// `extra` server arguments; the long tiny-ocr model keeps every request busy for a while.
+void expect_sigterm_finishes_accepted_requests(const std::vector<std::string>& extra) {
   test::TempDir dir, model;
   make_long_tiny_ocr_folder(model, 2048);
-  const Served served = start_ved_serve(dir, {"--model", model.str()});
+  std::vector<std::string> args = {"--model", model.str()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const Served served = start_ved_serve(dir, args);
   ASSERT_GT(served.port, 0) << test::read_file(served.log);
   const std::string good = test::read_file(sample("05.png"));
   const std::string body =
@@ -757,6 +760,16 @@ TEST(ServerCli, SigtermFinishesAcceptedRequestsThenExits) {
   EXPECT_NE(log.find("\"event\":\"stopped\""), std::string::npos) << log;
   httplib::Client late("127.0.0.1", served.port);
   EXPECT_FALSE(late.Get("/health")) << "still accepting after SIGTERM";
+}
+
+TEST(ServerCli, SigtermFinishesAcceptedRequestsThenExits) {
+  expect_sigterm_finishes_accepted_requests({});
+}
+
+// Converting the weights to bf16 runs on the kernels' thread pool while the model loads: its
+// threads must not take SIGTERM either (they did, and its default action killed the server).
+TEST(ServerCli, SigtermFinishesAcceptedRequestsWhenLoadingStartedThreads) {
+  expect_sigterm_finishes_accepted_requests({"--dtype", "bf16"});
 }
 
 // Bad command lines and a taken port: an error naming what is wrong, before any request.
