@@ -18,14 +18,6 @@ namespace ved::nn::kernels {
 namespace avx2 {
 namespace {
 
-// Software prefetches run this far ahead of the loads of W in skinny products (see
-// matmul_avx512.cpp, where this was measured).
-constexpr int64_t kPrefetchBytes = 4096;
-
-inline void prefetch_ahead(const void* p) {
-  _mm_prefetch(static_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
-}
-
 // Loads 16 consecutive weights of a row as two vectors of 8 f32; at(k) is weight k alone;
 // `prefetch(off)` asks for the weights kPrefetchBytes past weight off.
 struct LoadF32 {
