@@ -532,6 +532,7 @@ ordered_json stage_medians(const StageSamples& s) {
 // The bound: the encoder's FLOPs and the cross-attention key/value projections at the GEMM rate,
 // then per decoding step the larger of the bytes it must stream at the measured bandwidth (the
 // weights once, each image's cross-attention keys and values once) and its FLOPs at the GEMM rate.
+// The encoder's and one step's own bounds are given too, for --verbose's stage times.
 ordered_json bound(const ved::VisionEncoderDecoderModel& model, const Options& o,
                    const Machine& machine) {
   const auto& config = model.config();
@@ -540,7 +541,8 @@ ordered_json bound(const ved::VisionEncoderDecoderModel& model, const Options& o
   if (!enc || (o.mode.decodes && !dec)) return nullptr;
   const double gemm = machine.gemm_gflops * 1e9, bandwidth = machine.bandwidth_gbs * 1e9;
   const double images = static_cast<double>(o.mode.batch);
-  double seconds = images * enc->flops / gemm;
+  const double encoder_s = images * enc->flops / gemm;
+  double seconds = encoder_s, step_s = 0;
   if (o.mode.decodes) {
     const double rows = images * static_cast<double>(o.mode.beams);
     const double D = static_cast<double>(model.decoder().hidden_size());
@@ -550,9 +552,12 @@ ordered_json bound(const ved::VisionEncoderDecoderModel& model, const Options& o
     const double bytes = dec->step_weights * weight_bytes(o.dtype) +
                          images * dec->layers * 2 * S * D * sizeof(float);
     const double flops = 2 * rows * dec->step_weights;
-    seconds += static_cast<double>(o.new_tokens) * std::max(bytes / bandwidth, flops / gemm);
+    step_s = std::max(bytes / bandwidth, flops / gemm);
+    seconds += static_cast<double>(o.new_tokens) * step_s;
   }
-  return {{"s", seconds}};
+  return {{"s", seconds},
+          {"encoder_s", encoder_s},
+          {"decoder_step_ms", o.mode.decodes ? ordered_json(step_s * 1e3) : ordered_json(nullptr)}};
 }
 
 void print_table(const ordered_json& j) {
@@ -583,8 +588,17 @@ void print_table(const ordered_json& j) {
     std::printf("bound        %s s (achieved %s of it)\n", num(j["bound"]["s"], "%.3g").c_str(),
                 num(j["bound"]["fraction"], "%.3g").c_str());
   if (j.contains("stages"))
-    for (const auto& [name, v] : j["stages"].items())
-      std::printf("  %-17s %s\n", name.c_str(), num(v, "%.4f").c_str());
+    for (const auto& [name, v] : j["stages"].items()) {
+      // The encoder's and a step's time against their own bounds.
+      std::string against;
+      if (!j["bound"].is_null() && !j["bound"].value(name, ordered_json()).is_null() &&
+          !v.is_null()) {
+        const ordered_json& b = j["bound"][name];
+        const ordered_json fraction = b.get<double>() / v.get<double>();
+        against = "  (bound " + num(b, "%.4f") + ", achieved " + num(fraction, "%.3g") + " of it)";
+      }
+      std::printf("  %-17s %s%s\n", name.c_str(), num(v, "%.4f").c_str(), against.c_str());
+    }
   if (j.contains("token_ms"))
     std::printf("per token    %s ms (tokens 2-64), %s ms (last 64): %sx\n",
                 num(j["token_ms"]["tokens_2_64"], "%.2f").c_str(),

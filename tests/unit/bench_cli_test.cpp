@@ -59,6 +59,18 @@ void expect_report(const detail::json& j, const std::string& mode, int64_t batch
   ASSERT_TRUE(j["bound"].is_object());
   EXPECT_GT(j["bound"]["s"].get<double>(), 0.0);
   EXPECT_NEAR(j["bound"]["fraction"].get<double>(), j["bound"]["s"].get<double>() / median, 1e-9);
+  // The encoder's and one decoding step's own bounds, which the whole one adds up from (with the
+  // cross-attention keys and values besides).
+  const double encoder = j["bound"]["encoder_s"];
+  EXPECT_GT(encoder, 0.0);
+  if (new_tokens > 0) {
+    const double step_ms = j["bound"]["decoder_step_ms"];
+    EXPECT_GT(step_ms, 0.0);
+    EXPECT_GE(j["bound"]["s"].get<double>() * (1 + 1e-9), encoder + new_tokens * step_ms / 1e3);
+  } else {
+    EXPECT_TRUE(j["bound"]["decoder_step_ms"].is_null());
+    EXPECT_NEAR(j["bound"]["s"].get<double>(), encoder, 1e-12);
+  }
 }
 
 const std::string kVitGpt2 = test::fixture("models/vit-gpt2");
@@ -112,6 +124,17 @@ TEST(BenchCli, PlainOutputIsATable) {
   ASSERT_EQ(r.status, 0) << r.out;
   for (const char* line : {"model ", "mode ", "time ", "peak memory", "machine ", "bound "})
     EXPECT_NE(r.out.find(line), std::string::npos) << line << " in:\n" << r.out;
+  // --verbose puts the encoder and a decoding step beside their own bounds.
+  const auto v = ved_cli({"bench", "--config", kVitGpt2, "--mode", "greedy", "--new-tokens", "2",
+                          "--n", "1", "--verbose"});
+  ASSERT_EQ(v.status, 0) << v.out;
+  for (const char* stage : {"encoder_s", "decoder_step_ms"}) {
+    const size_t at = v.out.find(std::string("  ") + stage);
+    ASSERT_NE(at, std::string::npos) << stage << " in:\n" << v.out;
+    const std::string line = v.out.substr(at, v.out.find('\n', at) - at);
+    EXPECT_NE(line.find("(bound "), std::string::npos) << line;
+    EXPECT_NE(line.find(" of it)"), std::string::npos) << line;
+  }
 }
 
 TEST(BenchCli, BadCommandLinesAreErrors) {
