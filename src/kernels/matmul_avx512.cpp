@@ -264,6 +264,13 @@ void pack_x(const float* x, int64_t M, int64_t K, int64_t row0, float* out) {
   pack_x_rows(x, M, K, row0, k, out);
 }
 
+// 16 weights of row n of bf16 or int8 W from column k (the lanes of `mask`) as f32, as row_f32
+// gives them: int8 times its row's scale.
+__m512 widened(const WeightView& w, int64_t n, int64_t k, __mmask16 mask) {
+  if (w.type == WeightType::BF16) return LoadBF16{w.bf16 + n * w.cols}.tail(k, mask);
+  return _mm512_mul_ps(LoadI8{w.i8 + n * w.cols}.tail(k, mask), _mm512_set1_ps(w.scale[n]));
+}
+
 // W's columns [n0, n0 + width) as one packed panel: out[k * kGemmCols + j] = W[n0 + j, k].
 void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
   constexpr int64_t NR = kGemmCols;
@@ -273,7 +280,7 @@ void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
     return;
   }
   int64_t j = 0;
-  if (w.type == WeightType::F32)  // whole 16 x 16 blocks transposed in registers
+  if (w.type == WeightType::F32) {  // whole 16 x 16 blocks transposed in registers
     for (; j + 16 <= width; j += 16) {
       const float* src = w.f32 + (n0 + j) * w.stride;
       int64_t k = 0;
@@ -281,6 +288,25 @@ void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
       for (; k < K; ++k)
         for (int64_t i = 0; i < 16; ++i) out[k * NR + j + i] = src[i * w.stride + k];
     }
+  } else {
+    // bf16 and int8 widened 16 x 16 at a time, then transposed in registers: widened a weight
+    // at a time, the encoder's products of such weights ran at 60% of f32's.
+    for (; j + 16 <= width; j += 16) {
+      alignas(64) float block[16 * 16];
+      for (int64_t k = 0; k < K; k += 16) {
+        const int64_t len = std::min<int64_t>(16, K - k);
+        const auto mask = static_cast<__mmask16>((1u << len) - 1u);
+        for (int64_t i = 0; i < 16; ++i)
+          _mm512_store_ps(block + 16 * i, widened(w, n0 + j + i, k, mask));
+        if (len == 16) {
+          transpose16(block, 16, out + k * NR + j, NR);
+        } else {
+          for (int64_t t = 0; t < len; ++t)
+            for (int64_t i = 0; i < 16; ++i) out[(k + t) * NR + j + i] = block[16 * i + t];
+        }
+      }
+    }
+  }
   pack_rows_scalar(w, n0, j, width, out);
 }
 
@@ -711,39 +737,44 @@ namespace {
 // int8 sums stay exact up to this K (see dot_row_i8); wider products widen instead.
 constexpr int64_t kMaxVnniCols = 65536;
 
-// The reduced-precision paths for the products they cover (few rows, bf16 or int8 weights this
-// CPU has the instruction for); everything else, f32 above all, is the AVX-512 set's own.
-template <bool kBf16, bool kVnni>
+// The reduced-precision paths for the products they cover (bf16 or int8 weights this CPU has
+// the instruction for: few rows, and many with kBf16Gemm); everything else, f32 above all, is
+// the AVX-512 set's own, whose GEMM widens bf16 and int8 weights to f32.
+template <bool kBf16, bool kVnni, bool kBf16Gemm>
 void multiply_reduced(const WeightView& w, const float* x, int64_t M, float* y) {
-  if (kBf16 && w.type == WeightType::BF16)
-    return M <= kSkinnyRows ? skinny_bf16(w, x, M, y) : gemm_bf16(w, x, M, y);
+  static_assert(kBf16 || !kBf16Gemm, "the bf16 GEMM needs AVX512-BF16");
+  const bool reduced = w.type == WeightType::BF16 || w.type == WeightType::Int8;
+  if (kBf16Gemm && M > kSkinnyRows && reduced) return gemm_bf16(w, x, M, y);
+  if (kBf16 && M <= kSkinnyRows && w.type == WeightType::BF16) return skinny_bf16(w, x, M, y);
   if (kVnni && M <= kSkinnyRows && w.type == WeightType::Int8 && w.cols <= kMaxVnniCols)
     return skinny_vnni(w, x, M, y);
-  if (kBf16 && M > kSkinnyRows && w.type == WeightType::Int8) return gemm_bf16(w, x, M, y);
   avx512::multiply(w, x, M, y);
 }
 
 }  // namespace
 }  // namespace avx512
 
-const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni) {
-  static const KernelSet both{"avx512 (bf16, vnni)", avx512::multiply_reduced<true, true>,
-                              avx512::softmax, avx512::layer_norm, avx512::gelu};
-  static const KernelSet bf16_only{"avx512 (bf16)", avx512::multiply_reduced<true, false>,
-                                   avx512::softmax, avx512::layer_norm, avx512::gelu};
-  static const KernelSet vnni_only{"avx512 (vnni)", avx512::multiply_reduced<false, true>,
-                                   avx512::softmax, avx512::layer_norm, avx512::gelu};
-  if (bf16 && vnni) return &both;
-  if (bf16) return &bf16_only;
-  if (vnni) return &vnni_only;
-  return nullptr;
+const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni, bool bf16_gemm) {
+  using avx512::multiply_reduced;
+  const auto set = [](const char* name, decltype(KernelSet::multiply) multiply) {
+    return KernelSet{name, multiply, avx512::softmax, avx512::layer_norm, avx512::gelu};
+  };
+  static const KernelSet sets[] = {
+      set("avx512 (vnni)", multiply_reduced<false, true, false>),
+      set("avx512 (bf16 decoding)", multiply_reduced<true, false, false>),
+      set("avx512 (bf16 decoding, vnni)", multiply_reduced<true, true, false>),
+      set("avx512 (bf16)", multiply_reduced<true, false, true>),
+      set("avx512 (bf16, vnni)", multiply_reduced<true, true, true>),
+  };
+  if (!bf16) return vnni ? &sets[0] : nullptr;
+  return &sets[1 + int(vnni) + 2 * int(bf16_gemm)];
 }
 
 }  // namespace ved::nn::kernels
 
 #else
 
-const ved::nn::kernels::KernelSet* ved::nn::kernels::avx512_reduced_kernels(bool, bool) {
+const ved::nn::kernels::KernelSet* ved::nn::kernels::avx512_reduced_kernels(bool, bool, bool) {
   return nullptr;
 }
 

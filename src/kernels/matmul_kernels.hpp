@@ -51,12 +51,14 @@ const KernelSet& generic_kernels();
 // nullptr when this build has no such set (another architecture, or a compiler without it).
 const KernelSet* avx2_kernels();
 const KernelSet* avx512_kernels();
-// The AVX-512 set with products of bf16 weights on AVX512-BF16 (vdpbf16ps, x rounded to bf16;
-// skinny and GEMM) and skinny products of int8 weights on AVX512-VNNI (vpdpbusd, x quantised per
-// row to int8), for the extensions given ("avx512 (bf16, vnni)", "avx512 (bf16)", "avx512
-// (vnni)"); f32 products and int8 GEMMs are the AVX-512 set's own. nullptr for neither, or a
-// compiler without them. The chosen set's name is ved::kernel_isa().
-const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni);
+// The AVX-512 set with skinny products of bf16 weights on AVX512-BF16 (vdpbf16ps, x rounded to
+// bf16) and of int8 weights on AVX512-VNNI (vpdpbusd, x quantised per row to int8), for the
+// extensions given; with `bf16_gemm`, GEMMs of bf16 and int8 weights on vdpbf16ps too ("avx512
+// (bf16, vnni)", "avx512 (bf16)"), else widened to f32 by the AVX-512 set's own GEMM ("avx512
+// (bf16 decoding, vnni)", "avx512 (bf16 decoding)"; dispatch.cpp says which CPUs get which).
+// "avx512 (vnni)" without bf16. f32 products are the AVX-512 set's own. nullptr for neither
+// extension, or a compiler without them. The chosen set's name is ved::kernel_isa().
+const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni, bool bf16_gemm);
 
 // Every set this CPU can run, narrowest first (for tests).
 std::vector<const KernelSet*> runnable_kernels();

@@ -162,6 +162,23 @@ TEST(Matmul, EveryKernelSetMatchesDoubleReference) {
   }
 }
 
+// On a CPU with AVX512-BF16 the GEMMs of bf16 and int8 weights run on vdpbf16ps or widened to
+// f32, by CPU (dispatch.cpp): both sets are runnable, so the tests above check the one this CPU
+// does not use too. The chosen one is among them.
+TEST(Matmul, BothBf16GemmSetsAreRunnableWhereOneIs) {
+  int bf16_gemm = 0, f32_gemm = 0;
+  bool chosen_runnable = false;
+  for (const auto* set : ved::nn::kernels::runnable_kernels()) {
+    const std::string name = set->name;
+    if (name == "avx512 (bf16, vnni)" || name == "avx512 (bf16)") ++bf16_gemm;
+    if (name == "avx512 (bf16 decoding, vnni)" || name == "avx512 (bf16 decoding)") ++f32_gemm;
+    chosen_runnable = chosen_runnable || name == ved::kernel_isa();
+  }
+  EXPECT_EQ(bf16_gemm, f32_gemm);
+  EXPECT_LE(bf16_gemm, 1);
+  EXPECT_TRUE(chosen_runnable) << ved::kernel_isa();
+}
+
 // Attention reads k and v in place: rows `stride` floats apart, in both layouts.
 TEST(Matmul, StridedViewsOnEveryKernelSet) {
   const int64_t N = 40, K = 24, pad = 9;
