@@ -111,6 +111,10 @@ void softmax_scores(float* s, int64_t n, float scale, const float* bias, const f
   kernels::chosen().softmax(s, n, scale, bias, bias2);
 }
 
+void attend_head(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2) {
+  kernels::chosen().attend(a, h, bias, bias2);
+}
+
 void layer_norm_row(const float* x, float* y, int64_t d, const float* weight, const float* bias,
                     float eps) {
   kernels::chosen().layer_norm(x, y, d, weight, bias, eps);

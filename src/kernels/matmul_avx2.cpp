@@ -145,11 +145,16 @@ void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
 
 #include "kernels/gemm_packed.inc"
 
+void attend(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2) {
+  attend_by_products(*avx2_kernels(), a, h, bias, bias2);
+}
+
 }  // namespace
 }  // namespace avx2
 
 const KernelSet* avx2_kernels() {
-  static const KernelSet set{"avx2", avx2::multiply, avx2::softmax, avx2::layer_norm, avx2::gelu};
+  static const KernelSet set{"avx2",           avx2::multiply, avx2::softmax,
+                             avx2::layer_norm, avx2::gelu,     avx2::attend};
   return &set;
 }
 

@@ -72,8 +72,9 @@ void softmax(float* s, int64_t n, float scale, const float* bias, const float* b
     s[j] = std::exp(s[j] - m);
     sum += s[j];
   }
-  const float inv = 1.0f / sum;
-  for (int64_t j = 0; j < n; ++j) s[j] *= inv;
+  // As the vector sets: no denormal probabilities (row_kernels_x86.cpp), a NaN kept.
+  const float inv = 1.0f / sum, least = std::numeric_limits<float>::min() * sum;
+  for (int64_t j = 0; j < n; ++j) s[j] = s[j] < least ? 0.0f : s[j] * inv;
 }
 
 void layer_norm(const float* x, float* y, int64_t d, const float* weight, const float* bias,
@@ -97,12 +98,41 @@ void gelu(float* p, int64_t n) {
   x = x * 0.5f * (1.0f + (x * 0.70710678118654752440f).erf());
 }
 
+void attend(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2) {
+  attend_by_products(generic_kernels(), a, h, bias, bias2);
+}
+
 }  // namespace generic
 
 const KernelSet& generic_kernels() {
-  static const KernelSet set{"generic", generic::multiply, generic::softmax, generic::layer_norm,
-                             generic::gelu};
+  static const KernelSet set{"generic",           generic::multiply, generic::softmax,
+                             generic::layer_norm, generic::gelu,     generic::attend};
   return set;
+}
+
+// k is used in place as a [tk, head_dim] weight matrix, v as its transposed layout.
+void attend_by_products(const KernelSet& set, const AttentionArgs& a, int64_t h, const float* bias,
+                        const float* bias2) {
+  const int64_t d = a.head_dim;
+  std::vector<float> q(static_cast<size_t>(a.tq * d));
+  for (int64_t i = 0; i < a.tq; ++i) std::copy_n(a.q + i * a.q_stride + h * d, d, q.data() + i * d);
+  const WeightView k{WeightType::F32, false,   a.tk,    d,          a.k + h * d,
+                     nullptr,         nullptr, nullptr, a.kv_stride};
+  std::vector<float> scores(static_cast<size_t>(a.tq * a.tk));
+  set.multiply(k, q.data(), a.tq, scores.data());
+  const int64_t past = a.tk - a.tq;
+  for (int64_t i = 0; i < a.tq; ++i) {
+    const int64_t visible = a.causal ? std::min(a.tk, past + i + 1) : a.tk;
+    float* s = scores.data() + i * a.tk;
+    set.softmax(s, visible, a.scale, bias ? bias + i * a.tk : nullptr,
+                bias2 ? bias2 + i * a.tk : nullptr);
+    std::fill(s + visible, s + a.tk, 0.0f);
+  }
+  const WeightView v{WeightType::F32, true,    d,       a.tk,       a.v + h * d,
+                     nullptr,         nullptr, nullptr, a.kv_stride};
+  set.multiply(v, scores.data(), a.tq, q.data());  // q's buffer now holds the head's output
+  for (int64_t i = 0; i < a.tq; ++i)
+    std::copy_n(q.data() + i * d, d, a.out + i * a.out_stride + h * d);
 }
 
 }  // namespace ved::nn::kernels

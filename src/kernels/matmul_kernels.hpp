@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "ved/nn/attention.hpp"
 #include "ved/nn/matmul.hpp"
 
 namespace ved::nn::kernels {
@@ -27,7 +28,15 @@ struct KernelSet {
                      float eps);
   // x · 0.5 · (1 + erf(x / √2)) in place over n values (ved::nn::gelu_erf).
   void (*gelu)(float* p, int64_t n);
+  // One head of softmax(q kᵀ · scale + bias + bias2) v (ved::nn::attend_head).
+  void (*attend)(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2);
 };
+
+// One head of attention through a set's own products (k as a weight matrix, then v) and softmax:
+// any shape. The generic and AVX2 sets' attention; the AVX-512 set's for what its kernel does not
+// cover (decoding's few queries).
+void attend_by_products(const KernelSet& set, const AttentionArgs& a, int64_t h, const float* bias,
+                        const float* bias2);
 
 // The row-wise kernels of each set (row_kernels_x86.cpp; the generic ones in matmul_generic.cpp).
 #define VED_ROW_KERNELS                                                                        \
@@ -44,7 +53,9 @@ VED_ROW_KERNELS
 }
 namespace avx512 {
 VED_ROW_KERNELS
-}
+// matmul_avx512.cpp
+void attend(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2);
+}  // namespace avx512
 #undef VED_ROW_KERNELS
 
 const KernelSet& generic_kernels();

@@ -7,8 +7,13 @@
 // exponentials per image) and a tenth of Donut's. exp(x) = 2^n · e^r with n = round(x / ln 2)
 // and r = x − n·ln 2 (ln 2 in two parts, so r is exact to float precision), e^r by Cephes'
 // degree-7 expf polynomial on |r| ≤ ln 2 / 2: within 2 ulp of the exact value, as PyTorch's own
-// vectorised exp is (Sleef's 1-ulp expf). Below −104 the result is 0 (exp underflows there;
-// AVX2: below −87.33, where exp is a denormal); NaN stays NaN.
+// vectorised exp is (Sleef's 1-ulp expf). NaN stays NaN.
+//
+// No probability is a denormal: exp below −87.33 and a probability below FLT_MIN (1.2e-38) are
+// 0. On an Intel Xeon every instruction that makes or reads a denormal takes a microcode assist:
+// Swin's shifted-window masks (−100) gave their windows denormal probabilities, and those
+// windows' attention ran 10x slower than the others (Donut's 2560 x 1920 encoder lost a tenth of
+// its time there). A probability that small adds less than 1.2e-38 · |v| to an output.
 //
 // LayerNorm and the erf GELU: compiled for baseline x86-64 in the public headers, the
 // LayerNorm's double-precision loops and the erf (4 floats at a time) were 3-4% each of a ViT
@@ -25,10 +30,17 @@
 
 #include "kernels/matmul_kernels.hpp"
 
+// GCC 12 reports the "undefined" source register of its own _mm512_reduce_add_ps as used
+// uninitialized once the intrinsic is inlined under a target pragma (as in matmul_avx512.cpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
 namespace ved::nn::kernels {
 namespace {
 
 constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kFloatMin = 1.17549435e-38f;  // the least normal float
 constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
 constexpr float kExpPoly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
                                4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
@@ -52,7 +64,9 @@ namespace avx512 {
 namespace {
 
 __m512 exp16(__m512 x) {
-  x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);  // a NaN x is the result (max's 2nd operand)
+  // Below −87.33 exp is a denormal: 0 instead (NLT: a NaN x stays, as max's 2nd operand).
+  const __mmask16 normal = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33f), _CMP_NLT_UQ);
+  x = _mm512_max_ps(_mm512_set1_ps(-87.33f), x);
   x = _mm512_min_ps(_mm512_set1_ps(89.0f), x);
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -61,7 +75,7 @@ __m512 exp16(__m512 x) {
   __m512 p = _mm512_set1_ps(kExpPoly[0]);
   for (int i = 1; i < 6; ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExpPoly[i]));
   p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);  // p · 2^n, into the denormals and to 0 or inf as needed
+  return _mm512_maskz_scalef_ps(normal, p, n);  // p · 2^n, to inf as needed
 }
 
 __mmask16 tail(int64_t left) {
@@ -113,10 +127,14 @@ void softmax(float* s, int64_t n, float scale, const float* bias, const float* b
     _mm512_mask_storeu_ps(s + j, m, e);
     vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
   }
-  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+  const float sum = _mm512_reduce_add_ps(vsum);
+  // e / sum below FLT_MIN is 0 (e < FLT_MIN · sum, unordered for a NaN e or sum: kept).
+  const __m512 inv = _mm512_set1_ps(1.0f / sum), least = _mm512_set1_ps(kFloatMin * sum);
   for (int64_t j = 0; j < n; j += 16) {
     const __mmask16 m = tail(n - j);
-    _mm512_mask_storeu_ps(s + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + j), inv));
+    const __m512 e = _mm512_maskz_loadu_ps(m, s + j);
+    const __mmask16 keep = _mm512_cmp_ps_mask(e, least, _CMP_NLT_UQ);
+    _mm512_mask_storeu_ps(s + j, m, _mm512_maskz_mul_ps(keep, e, inv));
   }
 }
 
@@ -249,10 +267,14 @@ void softmax(float* s, int64_t n, float scale, const float* bias, const float* b
     _mm256_maskstore_ps(s + j, m, e);
     vsum = _mm256_add_ps(vsum, e);
   }
-  const __m256 inv = _mm256_set1_ps(1.0f / hsum(vsum));
+  const float sum = hsum(vsum);
+  // e / sum below FLT_MIN is 0 (e < FLT_MIN · sum, unordered for a NaN e or sum: kept).
+  const __m256 inv = _mm256_set1_ps(1.0f / sum), least = _mm256_set1_ps(kFloatMin * sum);
   for (int64_t j = 0; j < n; j += 8) {
     const __m256i m = tail_mask(n - j);
-    _mm256_maskstore_ps(s + j, m, _mm256_mul_ps(_mm256_maskload_ps(s + j, m), inv));
+    const __m256 e = _mm256_maskload_ps(s + j, m);
+    const __m256 keep = _mm256_cmp_ps(e, least, _CMP_NLT_UQ);
+    _mm256_maskstore_ps(s + j, m, _mm256_mul_ps(_mm256_and_ps(keep, e), inv));
   }
 }
 

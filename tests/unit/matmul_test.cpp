@@ -408,6 +408,134 @@ TEST(Softmax, NanScoreStaysNanOnEveryKernelSet) {
   }
 }
 
+// No probability is a denormal on any set (on Intel CPUs each instruction that reads or makes
+// one takes a microcode assist, which made Swin's masked windows 10x slower): exp(-90) and
+// exp(-100) are 0, exp(-80) (1.8e-35) is kept.
+TEST(Softmax, NoProbabilityIsDenormalOnEveryKernelSet) {
+  for (const auto* set : ved::nn::kernels::runnable_kernels())
+    for (int64_t n : {6, 17, 40}) {
+      SCOPED_TRACE(std::string(set->name) + " n " + std::to_string(n));
+      std::vector<float> s(static_cast<size_t>(n), -200.0f);
+      const float row[] = {0.0f, -80.0f, -87.5f, -90.0f, -100.0f, -103.0f};
+      std::copy(std::begin(row), std::end(row), s.end() - 6);  // the tail lanes too
+      set->softmax(s.data(), n, 1.0f, nullptr, nullptr);
+      for (float p : s) EXPECT_NE(std::fpclassify(p), FP_SUBNORMAL) << p;
+      EXPECT_NEAR(s[static_cast<size_t>(n) - 6], 1.0f, 1e-6f);
+      EXPECT_NEAR(s[static_cast<size_t>(n) - 5], std::exp(-80.0), 1e-41);
+      EXPECT_EQ(s[static_cast<size_t>(n) - 3], 0.0f);
+    }
+}
+
+// One head of attention, softmax(q kᵀ · scale + bias + bias2) v, from a packed [T, 3D]
+// projection (rows 3D apart, head h at column h·d), against double precision: few queries
+// (decoding) and many (encoders, the AVX-512 set's own kernel), head sizes the kernel covers
+// (multiples of 16, in passes of 1-3 vectors) and does not (24), keys past a multiple of 16,
+// causal and not.
+TEST(Attention, EveryKernelSetMatchesDoubleReference) {
+  struct Case {
+    int64_t tq, tk, d;
+    bool causal;
+  };
+  const Case cases[] = {{1, 1, 16, false},   {1, 37, 64, true},   {3, 20, 32, false},
+                        {8, 8, 16, false},   {13, 13, 32, false}, {100, 100, 32, false},
+                        {9, 33, 48, true},   {17, 17, 64, false}, {20, 45, 80, false},
+                        {12, 12, 24, false}, {30, 50, 128, true}};
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const Case& c : cases)
+    for (int biases = 0; biases < 3; ++biases) {
+      const int64_t heads = 2, D = heads * c.d;
+      std::vector<float> q(static_cast<size_t>(c.tq * 3 * D)),
+          kv(static_cast<size_t>(c.tk * 3 * D));
+      for (float& v : q) v = normal(rng);
+      for (float& v : kv) v = normal(rng);
+      std::vector<float> b1(static_cast<size_t>(c.tq * c.tk)), b2(b1.size());
+      for (size_t j = 0; j < b1.size(); ++j) {
+        b1[j] = normal(rng);
+        b2[j] = j % 3 == 0 ? -100.0f : 0.0f;  // a Swin mask
+      }
+      const float scale = 1.0f / std::sqrt(static_cast<float>(c.d));
+      const float* bias = biases >= 1 ? b1.data() : nullptr;
+      const float* bias2 = biases >= 2 ? b2.data() : nullptr;
+      const int64_t h = 1;  // the second head: offsets in the packed rows count
+      const ved::nn::AttentionArgs a{
+          q.data(), 3 * D, kv.data() + D, kv.data() + 2 * D, 3 * D, nullptr, D, c.tq, c.tk,
+          heads,    c.d,   scale,         c.causal};
+      for (const auto* set : ved::nn::kernels::runnable_kernels()) {
+        SCOPED_TRACE(std::string(set->name) + " tq " + std::to_string(c.tq) + " tk " +
+                     std::to_string(c.tk) + " d " + std::to_string(c.d) + " biases " +
+                     std::to_string(biases));
+        std::vector<float> out(static_cast<size_t>(c.tq * D) + 1, 42.0f);
+        ved::nn::AttentionArgs args = a;
+        args.out = out.data();
+        set->attend(args, h, bias, bias2);
+        for (int64_t i = 0; i < c.tq; ++i) {
+          const int64_t visible = c.causal ? std::min(c.tk, c.tk - c.tq + i + 1) : c.tk;
+          std::vector<double> p(static_cast<size_t>(visible));
+          double top = -1e300, sum = 0, largest = 0;
+          for (int64_t j = 0; j < visible; ++j) {
+            double dot = 0, mag = 0;
+            for (int64_t e = 0; e < c.d; ++e) {
+              const double x = q[size_t(i * 3 * D + h * c.d + e)];
+              const double y = kv[size_t(j * 3 * D + D + h * c.d + e)];
+              dot += x * y;
+              mag += std::fabs(x * y);
+            }
+            double l = dot * scale;
+            if (bias) l += bias[i * c.tk + j];
+            if (bias2) l += bias2[i * c.tk + j];
+            p[size_t(j)] = l;
+            top = std::max(top, l);
+            largest = std::max(largest, (mag * scale + std::fabs(l)) * 0x1p-24 * double(c.d + 2));
+          }
+          for (double& v : p) sum += (v = std::exp(v - top));
+          for (int64_t e = 0; e < c.d; ++e) {
+            double want = 0, mass = 0;
+            for (int64_t j = 0; j < visible; ++j) {
+              const double v = kv[size_t(j * 3 * D + 2 * D + h * c.d + e)];
+              want += p[size_t(j)] / sum * v;
+              mass += p[size_t(j)] / sum * std::fabs(v);
+            }
+            // A logit off by δ moves the probabilities by up to 2δ relatively; then the
+            // exponentials (2 ulp), the sums over keys and the last products.
+            const double tol = (2 * largest + double(c.tk + c.d + 16) * 0x1p-24) * mass + 1e-30;
+            ASSERT_NEAR(out[size_t(i * D + h * c.d + e)], want, tol)
+                << "query " << i << " feature " << e;
+          }
+          for (int64_t e = 0; e < c.d; ++e)
+            EXPECT_EQ(out[size_t(i * D + e)], 42.0f) << "wrote into head 0";
+        }
+        EXPECT_EQ(out.back(), 42.0f) << "wrote past the output";
+      }
+    }
+}
+
+// A query's output does not depend on which other queries a call holds (the kernel takes them
+// 8 at a time; the last block of a call repeats its last query).
+TEST(Attention, QueriesAreIndependentOfTheirBlock) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t tq = 21, tk = 21, d = 32, D = d;
+  std::vector<float> qkv(static_cast<size_t>(tq * 3 * D));
+  for (float& v : qkv) v = normal(rng);
+  for (const auto* set : ved::nn::kernels::runnable_kernels()) {
+    SCOPED_TRACE(set->name);
+    std::vector<float> all(static_cast<size_t>(tq * D)), part(all.size());
+    ved::nn::AttentionArgs a{
+        qkv.data(), 3 * D, qkv.data() + D, qkv.data() + 2 * D, 3 * D, all.data(), D, tq, tk, 1,
+        d,          0.2f,  false};
+    set->attend(a, 0, nullptr, nullptr);
+    const int64_t first = 5;  // queries 5..20 alone: blocks [5, 13), [13, 21)
+    a.q = qkv.data() + first * 3 * D;
+    a.out = part.data();
+    a.tq = tq - first;
+    set->attend(a, 0, nullptr, nullptr);
+    for (int64_t i = first; i < tq; ++i)
+      for (int64_t e = 0; e < d; ++e)
+        ASSERT_EQ(all[size_t(i * D + e)], part[size_t((i - first) * D + e)]) << i << " " << e;
+  }
+}
+
 // LayerNorm rows against the formula in double, at widths around the vector widths and at the
 // models' own (384, 768, 1024), with a large common offset that a one-pass E[x²] - E[x]² would
 // lose and a 1e-12 eps that must still count for a constant row.

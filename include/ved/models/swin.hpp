@@ -289,8 +289,10 @@ struct SwinLayer {
     const float* res = hidden.data();
     float* dst = out.data();
 
-    // Window-row chunks of about 16k tokens keep the [tokens, 3C] projection small.
-    const int64_t chunk = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, B * cols * T));
+    // Window-row chunks of about 4k tokens keep the [tokens, 3C] projection and its neighbours
+    // a few MB: with 16k, Donut's 2560 x 1920 third stage churned through 100 MB maps that the
+    // storage pool could not keep, and their page faults cost a tenth of the encoder.
+    const int64_t chunk = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, B * cols * T));
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
       const int64_t nr = std::min(chunk, rows - r0), nwin = B * nr * cols;
       // Window n holds batch b, window (r0 + wr, wc); its token t sits at (y, x) of the shifted,
@@ -340,24 +342,35 @@ struct SwinPatchMerging {
   nn::LayerNorm norm;    // encoder.encoder.layers.*.downsample.norm [4C] (eps 1e-5)
   nn::Linear reduction;  // encoder.encoder.layers.*.downsample.reduction [2C, 4C], no bias
 
-  // x [B, H*W, C] -> [B, ceil(H/2) * ceil(W/2), 2C].
+  // x [B, H*W, C] -> [B, ceil(H/2) * ceil(W/2), 2C]: each 2x2 block's four tokens side by side
+  // (zeros past an odd edge), normed, reduced. A chunk of rows at a time, so that the [.., 4C]
+  // concatenation is never whole: at Donut's 2560 x 1920 it and its norm were two fresh 157 MB
+  // maps, whose page faults took five times the merge's arithmetic.
   Tensor<float> forward(const Tensor<float>& x, int64_t H, int64_t W) const {
     const int64_t B = x.dim(0), C = x.dim(2), H2 = (H + 1) / 2, W2 = (W + 1) / 2;
+    const int64_t rows = B * H2 * W2;
     static constexpr int64_t kOffsets[4][2] = {{0, 0}, {1, 0}, {0, 1}, {1, 1}};  // (row, col)
-    Tensor<float> cat({B, H2 * W2, 4 * C});  // zero-filled: odd sizes pad with zeros
+    static constexpr int64_t kChunkRows = 2048;
+    Tensor<float> out = Tensor<float>::uninitialized({B, H2 * W2, reduction.out_features()});
+    Tensor<float> normed = Tensor<float>::uninitialized({std::min(rows, kChunkRows), 4 * C});
     const float* src = x.data();
-    float* dst = cat.data();
-    parallel_for(0, B * H2, 1, [&](int64_t by) {
-      const int64_t b = by / H2, y2 = by % H2;
-      for (int64_t x2 = 0; x2 < W2; ++x2)
+    for (int64_t r0 = 0; r0 < rows; r0 += kChunkRows) {
+      const int64_t n = std::min(kChunkRows, rows - r0);
+      parallel_for(0, n, 64, [&](int64_t i) {
+        const int64_t r = r0 + i, b = r / (H2 * W2), y2 = r / W2 % H2, x2 = r % W2;
+        float* dst = normed.data() + i * 4 * C;
         for (int k = 0; k < 4; ++k) {
           const int64_t y = 2 * y2 + kOffsets[k][0], xx = 2 * x2 + kOffsets[k][1];
-          if (y >= H || xx >= W) continue;
-          const float* p = src + ((b * H + y) * W + xx) * C;
-          std::copy(p, p + C, dst + ((b * H2 + y2) * W2 + x2) * 4 * C + k * C);
+          if (y < H && xx < W)
+            std::copy_n(src + ((b * H + y) * W + xx) * C, C, dst + k * C);
+          else
+            std::fill_n(dst + k * C, C, 0.0f);
         }
-    });
-    return reduction.forward(norm.forward(cat));
+        norm.forward_row(dst, dst);  // in place: each element is read before it is written
+      });
+      reduction.forward(normed.data(), n, out.data() + r0 * reduction.out_features());
+    }
+    return out;
   }
 };
 

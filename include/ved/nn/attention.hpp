@@ -37,30 +37,9 @@ void softmax_scores(float* s, int64_t n, float scale, const float* bias, const f
 // layer's relative position bias, then the shared one). Masked keys (causal) are left out of the
 // softmax entirely, which is what adding finfo.min before softmax amounts to in float32.
 //
-// Both products run on the matrix kernels chosen for this CPU (nn::multiply): k and v are used
-// in place, as a [tk, head_dim] weight matrix and its transposed layout.
-inline void attend_head(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2) {
-  const int64_t d = a.head_dim;
-  std::vector<float> q(static_cast<size_t>(a.tq * d));
-  for (int64_t i = 0; i < a.tq; ++i) std::copy_n(a.q + i * a.q_stride + h * d, d, q.data() + i * d);
-  const WeightView k{WeightType::F32, false,   a.tk,    d,          a.k + h * d,
-                     nullptr,         nullptr, nullptr, a.kv_stride};
-  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> scores(a.tq, a.tk);
-  multiply(k, q.data(), a.tq, scores.data());
-  const int64_t past = a.tk - a.tq;
-  for (int64_t i = 0; i < a.tq; ++i) {
-    const int64_t visible = a.causal ? std::min(a.tk, past + i + 1) : a.tk;
-    float* s = scores.data() + i * a.tk;
-    softmax_scores(s, visible, a.scale, bias ? bias + i * a.tk : nullptr,
-                   bias2 ? bias2 + i * a.tk : nullptr);
-    std::fill(s + visible, s + a.tk, 0.0f);
-  }
-  const WeightView v{WeightType::F32, true,    d,       a.tk,       a.v + h * d,
-                     nullptr,         nullptr, nullptr, a.kv_stride};
-  multiply(v, scores.data(), a.tq, q.data());  // q's buffer now holds the head's output
-  for (int64_t i = 0; i < a.tq; ++i)
-    std::copy_n(q.data() + i * d, d, a.out + i * a.out_stride + h * d);
-}
+// The kernels chosen for this CPU compute it (src/kernels/dispatch.cpp): k and v are read in
+// place, with their row stride.
+void attend_head(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2);
 
 // softmax(q kᵀ · scale) v for one head.
 inline void attend_head(const AttentionArgs& a, int64_t h) {

@@ -34,10 +34,12 @@ struct FeedForward {
 
 // x + layer_scale ⊙ ffn(norm(x)) for x [..., dim] into `out` (x.numel() floats, which may be
 // x's own storage: each chunk of rows is read whole before it is written); `layer_scale` [dim]
-// may be empty (no scale: BEiT's lambda_2 is the only user).
+// may be empty (no scale: BEiT's lambda_2 is the only user). Chunks of 2048 rows keep the
+// [rows, inner] activations a few MB to 32 MB (Donut's third stage at 2560 x 1920 made 67 MB
+// ones with 8192, mapped and faulted in afresh each block).
 inline void residual_feed_forward(const Tensor<float>& x, const LayerNorm& norm,
                                   const FeedForward& ffn, const Tensor<float>& layer_scale,
-                                  float* out, int64_t chunk_rows = 8192) {
+                                  float* out, int64_t chunk_rows = 2048) {
   const int64_t dim = x.dim(-1), rows = x.numel() / dim;
   const Tensor<float> flat = x.reshape({rows, dim});
   Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> om(out, rows,

@@ -65,11 +65,17 @@ class Linear {
     Shape shape = x.shape();
     shape.back() = out_features();
     Tensor<float> y = Tensor<float>::uninitialized(std::move(shape));
-    const int64_t rows = x.numel() / in_features();
-    weight_.multiply(x.data(), rows, y.data());
-    if (!bias_.empty())
-      y.matrix().rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias_.data(), out_features());
+    forward(x.data(), x.numel() / in_features(), y.data());
     return y;
+  }
+
+  // y [rows, out] = x [rows, in] Wᵀ + b, into memory the caller owns.
+  void forward(const float* x, int64_t rows, float* y) const {
+    weight_.multiply(x, rows, y);
+    if (!bias_.empty())
+      Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+          y, rows, out_features())
+          .rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias_.data(), out_features());
   }
 
  private:
