@@ -492,6 +492,41 @@ TEST(SwinGeometry, PatchPaddingEqualsZeroPaddedImage) {
   EXPECT_TRUE(all_close(a, b, 0, 0));
 }
 
+// Patch merging gathers, norms and reduces 2048 rows at a time: every row equals the whole
+// [.., 4C] concatenation (zeros past the odd edges) normed and reduced in one piece, across the
+// chunk boundaries (101x91 -> 51x46 = 2346 rows, batch 2). A channel count that disagrees with
+// the merge's weights is an error, not a read past a row.
+TEST(SwinPatchMerging, ChunksEqualTheWholeConcatenation) {
+  const int64_t B = 2, H = 101, W = 91, C = 4, H2 = 51, W2 = 46;
+  std::mt19937 rng(17);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  auto random = [&](Shape shape) {
+    Tensor<float> t(std::move(shape));
+    for (float& v : t) v = n(rng);
+    return t;
+  };
+  const SwinPatchMerging merge{
+      nn::LayerNorm{random({4 * C}), random({4 * C}), 1e-5f},
+      nn::Linear(nn::WeightMatrix(random({2 * C, 4 * C})), Tensor<float>())};
+  const Tensor<float> x = random({B, H * W, C});
+  Tensor<float> cat({B, H2 * W2, 4 * C});
+  const int64_t offsets[4][2] = {{0, 0}, {1, 0}, {0, 1}, {1, 1}};
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t y2 = 0; y2 < H2; ++y2)
+      for (int64_t x2 = 0; x2 < W2; ++x2)
+        for (int k = 0; k < 4; ++k) {
+          const int64_t y = 2 * y2 + offsets[k][0], xx = 2 * x2 + offsets[k][1];
+          if (y < H && xx < W)
+            for (int64_t c = 0; c < C; ++c)
+              cat({b, y2 * W2 + x2, k * C + c}) = x({b, y * W + xx, c});
+        }
+  const Tensor<float> want = merge.reduction.forward(merge.norm.forward(cat));
+  const Tensor<float> got = merge.forward(x, H, W);
+  EXPECT_EQ(got.shape(), (Shape{B, H2 * W2, 2 * C}));
+  EXPECT_TRUE(all_close(got, want, 0, 0));
+  EXPECT_THROW(merge.forward(random({1, 4, 3}), 2, 2), InvalidArgument);
+}
+
 TEST(SwinWeights, RelativePositionIndexIsOptionalAndChecked) {
   const Tensor<float> px = random_pixels({1, 3, 32, 32}, 5);
   const auto want =

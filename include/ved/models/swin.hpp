@@ -349,6 +349,10 @@ struct SwinPatchMerging {
   Tensor<float> forward(const Tensor<float>& x, int64_t H, int64_t W) const {
     const int64_t B = x.dim(0), C = x.dim(2), H2 = (H + 1) / 2, W2 = (W + 1) / 2;
     const int64_t rows = B * H2 * W2;
+    if (norm.weight.numel() != 4 * C || reduction.in_features() != 4 * C)
+      throw InvalidArgument("Swin: patch merging got " + std::to_string(C) +
+                            " channels, its norm and reduction expect " +
+                            std::to_string(norm.weight.numel() / 4));
     static constexpr int64_t kOffsets[4][2] = {{0, 0}, {1, 0}, {0, 1}, {1, 1}};  // (row, col)
     static constexpr int64_t kChunkRows = 2048;
     Tensor<float> out = Tensor<float>::uninitialized({B, H2 * W2, reduction.out_features()});
