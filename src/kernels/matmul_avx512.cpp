@@ -354,48 +354,38 @@ void transpose_keys(const float* k, int64_t stride, int64_t tk, int64_t d, float
     }
 }
 
-// s[m * lds + 16 j ...] = Σ_c q[m][c] · kt[c][16 j ...] for kRows queries and NV vectors of keys.
+// out[m][16 j ...] = Σ_k a[m][k] · b[k][16 j ...] for kRows rows of a (the queries against kᵀ,
+// then the probabilities against v) and NV vectors of b's columns; the first `rows` are stored.
 template <int NV>
-void scores_tile(const float* const* q, const float* kt, int64_t ldk, int64_t d, float* s,
-                 int64_t lds) {
+void row_tile(const float* const* a, const float* b, int64_t ldb, int64_t K, float* out,
+              int64_t ldo, int rows) {
   __m512 acc[kRows][NV];
   for (auto& row : acc)
-    for (auto& a : row) a = _mm512_setzero_ps();
-  for (int64_t c = 0; c < d; ++c) {
-    __m512 kv[NV];
-    for (int j = 0; j < NV; ++j) kv[j] = _mm512_loadu_ps(kt + c * ldk + 16 * j);
+    for (auto& v : row) v = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    __m512 bv[NV];
+    for (int j = 0; j < NV; ++j) bv[j] = _mm512_loadu_ps(b + k * ldb + 16 * j);
     for (int m = 0; m < kRows; ++m) {
-      const __m512 qv = _mm512_set1_ps(q[m][c]);
-      for (int j = 0; j < NV; ++j) acc[m][j] = _mm512_fmadd_ps(qv, kv[j], acc[m][j]);
-    }
-  }
-  for (int m = 0; m < kRows; ++m)
-    for (int j = 0; j < NV; ++j) _mm512_storeu_ps(s + m * lds + 16 * j, acc[m][j]);
-}
-
-// out[m][16 j ...] = Σ_t p[m][t] · v[t][16 j ...] for the first `rows` of kRows queries.
-template <int NV>
-void output_tile(const float* p, int64_t ldp, const float* v, int64_t stride, int64_t tk,
-                 float* out, int64_t ldo, int rows) {
-  __m512 acc[kRows][NV];
-  for (auto& row : acc)
-    for (auto& a : row) a = _mm512_setzero_ps();
-  for (int64_t t = 0; t < tk; ++t) {
-    __m512 vv[NV];
-    for (int j = 0; j < NV; ++j) vv[j] = _mm512_loadu_ps(v + t * stride + 16 * j);
-    for (int m = 0; m < kRows; ++m) {
-      const __m512 pv = _mm512_set1_ps(p[m * ldp + t]);
-      for (int j = 0; j < NV; ++j) acc[m][j] = _mm512_fmadd_ps(pv, vv[j], acc[m][j]);
+      const __m512 av = _mm512_set1_ps(a[m][k]);
+      for (int j = 0; j < NV; ++j) acc[m][j] = _mm512_fmadd_ps(av, bv[j], acc[m][j]);
     }
   }
   for (int m = 0; m < rows; ++m)
     for (int j = 0; j < NV; ++j) _mm512_storeu_ps(out + m * ldo + 16 * j, acc[m][j]);
 }
 
-// Vectors per pass over `left` vectors: three at a time, but four as two and two (a pass of one
-// would load a vector per eight FMAs).
-int64_t pass_vectors(int64_t left) {
-  return left >= 3 && left != 4 ? 3 : std::min<int64_t>(left, 2);
+// row_tile over `width` columns of b (a multiple of 16), three vectors a pass, but four as two
+// and two (a pass of one would load a vector per eight FMAs).
+void row_block(const float* const* a, const float* b, int64_t ldb, int64_t K, int64_t width,
+               float* out, int64_t ldo, int rows) {
+  for (int64_t j = 0; j < width / 16;) {
+    const int64_t left = width / 16 - j;
+    const int64_t nv = left >= 3 && left != 4 ? 3 : std::min<int64_t>(left, 2);
+    if (nv == 3) row_tile<3>(a, b + 16 * j, ldb, K, out + 16 * j, ldo, rows);
+    if (nv == 2) row_tile<2>(a, b + 16 * j, ldb, K, out + 16 * j, ldo, rows);
+    if (nv == 1) row_tile<1>(a, b + 16 * j, ldb, K, out + 16 * j, ldo, rows);
+    j += nv;
+  }
 }
 
 }  // namespace
@@ -419,14 +409,12 @@ void attend(const AttentionArgs& a, int64_t h, const float* bias, const float* b
   for (int64_t i0 = 0; i0 < a.tq; i0 += kRows) {
     const int rows = static_cast<int>(std::min<int64_t>(kRows, a.tq - i0));
     const float* q[kRows];  // a last, partial block repeats its last query
-    for (int m = 0; m < kRows; ++m) q[m] = a.q + (i0 + std::min(m, rows - 1)) * a.q_stride + h * d;
-    for (int64_t j = 0; j < ldk / 16;) {
-      const int64_t nv = pass_vectors(ldk / 16 - j);
-      if (nv == 3) scores_tile<3>(q, kt + 16 * j, ldk, d, s + 16 * j, ldk);
-      if (nv == 2) scores_tile<2>(q, kt + 16 * j, ldk, d, s + 16 * j, ldk);
-      if (nv == 1) scores_tile<1>(q, kt + 16 * j, ldk, d, s + 16 * j, ldk);
-      j += nv;
+    const float* p[kRows];  // its rows of scores, then of probabilities
+    for (int m = 0; m < kRows; ++m) {
+      q[m] = a.q + (i0 + std::min(m, rows - 1)) * a.q_stride + h * d;
+      p[m] = s + m * ldk;
     }
+    row_block(q, kt, ldk, d, ldk, s, ldk, kRows);
     for (int m = 0; m < rows; ++m) {
       const int64_t i = i0 + m, visible = a.causal ? std::min(tk, past + i + 1) : tk;
       float* row = s + m * ldk;
@@ -434,14 +422,7 @@ void attend(const AttentionArgs& a, int64_t h, const float* bias, const float* b
               bias2 ? bias2 + i * tk : nullptr);
       std::fill(row + visible, row + tk, 0.0f);
     }
-    float* out = a.out + i0 * a.out_stride + h * d;
-    for (int64_t j = 0; j < d / 16;) {
-      const int64_t nv = pass_vectors(d / 16 - j);
-      if (nv == 3) output_tile<3>(s, ldk, v + 16 * j, d, tk, out + 16 * j, a.out_stride, rows);
-      if (nv == 2) output_tile<2>(s, ldk, v + 16 * j, d, tk, out + 16 * j, a.out_stride, rows);
-      if (nv == 1) output_tile<1>(s, ldk, v + 16 * j, d, tk, out + 16 * j, a.out_stride, rows);
-      j += nv;
-    }
+    row_block(p, v, d, tk, d, a.out + i0 * a.out_stride + h * d, a.out_stride, rows);
   }
 }
 

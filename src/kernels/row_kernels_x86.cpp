@@ -27,6 +27,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <limits>
 
 #include "kernels/matmul_kernels.hpp"
 
@@ -40,7 +41,7 @@ namespace ved::nn::kernels {
 namespace {
 
 constexpr float kLog2e = 1.44269504088896341f;
-constexpr float kFloatMin = 1.17549435e-38f;  // the least normal float
+constexpr float kFloatMin = std::numeric_limits<float>::min();  // the least normal float
 constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
 constexpr float kExpPoly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
                                4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
