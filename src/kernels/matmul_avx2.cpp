@@ -128,25 +128,73 @@ void gemm_panel(const float* xp, const float* wp, int64_t K, float* y, int64_t l
 }
 
 #include "kernels/gemm_pack.inc"
+#include "kernels/transpose8.inc"
 
-void pack_x(const float* x, int64_t M, int64_t K, int64_t row0, float* out) {
-  pack_x_rows(x, M, K, row0, 0, out);
+// out[i * ldo + j] = in[j * ldi + i] for an 8 x 8 block.
+void transpose_block(const float* in, int64_t ldi, float* out, int64_t ldo) {
+  __m256 r[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(in + i * ldi);
+  transpose8(r);
+  for (int i = 0; i < 8; ++i) _mm256_storeu_ps(out + i * ldo, r[i]);
 }
 
-// W's columns [n0, n0 + width) as one packed panel: out[k * kGemmCols + j] = W[n0 + j, k].
+// x's rows [row0, row0 + 6) as one GEMM panel (see pack_x_rows), eight columns at a time
+// transposed in registers, six lanes of each column stored: copied a float at a time, the
+// packing of x and W was a seventh of a 768 x 768 product.
+void pack_x(const float* x, int64_t M, int64_t K, int64_t row0, float* out) {
+  const int64_t rows = std::min<int64_t>(kGemmRows, M - row0);
+  const __m256i first_six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    __m256 r[8];
+    for (int m = 0; m < 8; ++m)
+      r[m] = m < rows ? _mm256_loadu_ps(x + (row0 + m) * K + k) : _mm256_setzero_ps();
+    transpose8(r);
+    for (int i = 0; i < 8; ++i) _mm256_maskstore_ps(out + (k + i) * kGemmRows, first_six, r[i]);
+  }
+  pack_x_rows(x, M, K, row0, k, out);
+}
+
+// W's columns [n0, n0 + width) as one packed panel: out[k * kGemmCols + j] = W[n0 + j, k],
+// f32 rows 8 x 8 blocks at a time transposed in registers.
 void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
+  constexpr int64_t NR = kGemmCols;
+  const int64_t K = w.cols;
   if (w.type == WeightType::F32 && w.transposed) {
-    for (int64_t k = 0; k < w.cols; ++k)
-      std::copy_n(w.f32 + k * w.stride + n0, width, out + k * kGemmCols);
+    for (int64_t k = 0; k < K; ++k) std::copy_n(w.f32 + k * w.stride + n0, width, out + k * NR);
     return;
   }
-  pack_rows_scalar(w, n0, 0, width, out);
+  int64_t j = 0;
+  if (w.type == WeightType::F32)
+    for (; j + 8 <= width; j += 8) {
+      const float* src = w.f32 + (n0 + j) * w.stride;
+      int64_t k = 0;
+      for (; k + 8 <= K; k += 8) transpose_block(src + k, w.stride, out + k * NR + j, NR);
+      for (; k < K; ++k)
+        for (int64_t i = 0; i < 8; ++i) out[k * NR + j + i] = src[i * w.stride + k];
+    }
+  pack_rows_scalar(w, n0, j, width, out);
 }
 
 #include "kernels/gemm_packed.inc"
 
+// The attention kernel (attention_rows.inc) with 6 queries a block, 6 x 2 vectors of sums: with
+// the two vectors of columns and a query's broadcast, 15 of the 16 registers.
+struct Lanes {
+  using V = __m256;
+  static constexpr int n = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V set1(float v) { return _mm256_set1_ps(v); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+};
+constexpr int kRows = 6, kMaxPass = 2;
+
+#include "kernels/attention_rows.inc"
+
 void attend(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2) {
-  attend_by_products(*avx2_kernels(), a, h, bias, bias2);
+  attend_rows(*avx2_kernels(), a, h, bias, bias2);
 }
 
 }  // namespace

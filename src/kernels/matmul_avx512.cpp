@@ -236,6 +236,7 @@ void transpose16(const float* in, int64_t ldi, float* out, int64_t ldo) {
 }
 
 #include "kernels/gemm_pack.inc"
+#include "kernels/transpose8.inc"
 
 // x's rows [row0, row0 + 8) as one GEMM panel (see pack_x_rows), eight columns at a time
 // transposed in registers: the scalar copy's strided stores were 5% of a ViT encoder.
@@ -244,23 +245,11 @@ void pack_x(const float* x, int64_t M, int64_t K, int64_t row0, float* out) {
   const int64_t rows = std::min<int64_t>(kGemmRows, M - row0);
   int64_t k = 0;
   for (; k + 8 <= K; k += 8) {
-    __m256 r[8], t[8];
+    __m256 r[8];
     for (int m = 0; m < 8; ++m)
       r[m] = m < rows ? _mm256_loadu_ps(x + (row0 + m) * K + k) : _mm256_setzero_ps();
-    for (int i = 0; i < 4; ++i) {  // pairs of rows interleaved
-      t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-      t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 2; ++i) {  // 4 x 4 blocks within each 128-bit lane
-      r[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-      r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-      r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-      r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; ++i) {  // rows 0-3 and 4-7 of column j and j + 4
-      _mm256_storeu_ps(out + (k + i) * 8, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-      _mm256_storeu_ps(out + (k + i + 4) * 8, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
-    }
+    transpose8(r);
+    for (int i = 0; i < 8; ++i) _mm256_storeu_ps(out + (k + i) * 8, r[i]);
   }
   pack_x_rows(x, M, K, row0, k, out);
 }
@@ -325,105 +314,28 @@ T* reduced_scratch(int64_t n) {
 // (after skinny_rows, whose skinny() it calls)
 #include "kernels/gemm_packed.inc"
 
-// Attention: one head of softmax(q kᵀ · scale + biases) v for many queries at once (encoders:
-// ViT's 197-577 tokens, Swin's 100-token windows). Through the general products
-// (attend_by_products) every head paid for packing x and W into GEMM panels, fresh buffers for
-// its scores and queries, and panels padded to 32 columns: a Swin window's head (100 x 32 by
-// 32 x 100, then 100 x 100 by 100 x 32) took 48 us on one core of a Xeon VM, 24 us here (a
-// 577-token ViT head: 1.8 ms, 0.82 ms). Here kᵀ and v are copied once per head (kᵀ as
-// [head_dim, tk], columns padded to 16), then kRows queries at a time get their rows of scores
-// (kRows x tk floats, in L1), softmax and output. Each score and each output is one chain of
-// FMAs over its sum in order, as in the GEMM's panels, so the results do not depend on the
-// thread count, nor on which queries share a block.
-
-constexpr int kRows = 8;  // queries per block: 8 x 3 vectors of sums, 24 of the 32 registers
-
-// kt[c * ldk + j] = k[j * stride + c] for c < d, j < tk, zero for tk <= j < ldk, 16 x 16 blocks
-// transposed in registers (a gather per 16 keys took a fifth of the head on an Intel Xeon).
-void transpose_keys(const float* k, int64_t stride, int64_t tk, int64_t d, float* kt, int64_t ldk) {
-  alignas(64) float tail[16 * 16];
-  for (int64_t j0 = 0; j0 < ldk; j0 += 16)
-    for (int64_t c = 0; c < d; c += 16) {
-      if (tk - j0 >= 16) {
-        transpose16(k + j0 * stride + c, stride, kt + c * ldk + j0, ldk);
-        continue;
-      }
-      std::fill(tail, tail + 16 * 16, 0.0f);
-      for (int64_t j = j0; j < tk; ++j) std::copy_n(k + j * stride + c, 16, tail + (j - j0) * 16);
-      transpose16(tail, 16, kt + c * ldk + j0, ldk);
-    }
+// The attention kernel (attention_rows.inc) with 8 queries a block, 8 x 3 vectors of sums: 24 of
+// the 32 registers.
+struct Lanes {
+  using V = __m512;
+  static constexpr int n = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static V set1(float v) { return _mm512_set1_ps(v); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+};
+constexpr int kRows = 8, kMaxPass = 3;
+void transpose_block(const float* in, int64_t ldi, float* out, int64_t ldo) {
+  transpose16(in, ldi, out, ldo);
 }
 
-// out[m][16 j ...] = Σ_k a[m][k] · b[k][16 j ...] for kRows rows of a (the queries against kᵀ,
-// then the probabilities against v) and NV vectors of b's columns; the first `rows` are stored.
-template <int NV>
-void row_tile(const float* const* a, const float* b, int64_t ldb, int64_t K, float* out,
-              int64_t ldo, int rows) {
-  __m512 acc[kRows][NV];
-  for (auto& row : acc)
-    for (auto& v : row) v = _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; ++k) {
-    __m512 bv[NV];
-    for (int j = 0; j < NV; ++j) bv[j] = _mm512_loadu_ps(b + k * ldb + 16 * j);
-    for (int m = 0; m < kRows; ++m) {
-      const __m512 av = _mm512_set1_ps(a[m][k]);
-      for (int j = 0; j < NV; ++j) acc[m][j] = _mm512_fmadd_ps(av, bv[j], acc[m][j]);
-    }
-  }
-  for (int m = 0; m < rows; ++m)
-    for (int j = 0; j < NV; ++j) _mm512_storeu_ps(out + m * ldo + 16 * j, acc[m][j]);
-}
-
-// row_tile over `width` columns of b (a multiple of 16), three vectors a pass, but four as two
-// and two (a pass of one would load a vector per eight FMAs).
-void row_block(const float* const* a, const float* b, int64_t ldb, int64_t K, int64_t width,
-               float* out, int64_t ldo, int rows) {
-  for (int64_t j = 0; j < width / 16;) {
-    const int64_t left = width / 16 - j;
-    const int64_t nv = left >= 3 && left != 4 ? 3 : std::min<int64_t>(left, 2);
-    if (nv == 3) row_tile<3>(a, b + 16 * j, ldb, K, out + 16 * j, ldo, rows);
-    if (nv == 2) row_tile<2>(a, b + 16 * j, ldb, K, out + 16 * j, ldo, rows);
-    if (nv == 1) row_tile<1>(a, b + 16 * j, ldb, K, out + 16 * j, ldo, rows);
-    j += nv;
-  }
-}
+#include "kernels/attention_rows.inc"
 
 }  // namespace
 
 void attend(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2) {
-  const int64_t d = a.head_dim, tk = a.tk, ldk = (tk + 15) / 16 * 16;
-  // Decoding (a query or a few) streams k and v once through the skinny products instead.
-  if (a.tq < kRows || tk < 1 || d % 16 != 0)
-    return attend_by_products(*avx512_kernels(), a, h, bias, bias2);
-  // kᵀ, v's rows side by side (in place, rows of the packed projection 3 x hidden apart share
-  // a few cache sets: 6 KiB apart in Donut's third stage, whose v then came from L2), and kRows
-  // rows of scores, then of probabilities.
-  thread_local std::vector<float> buffer;
-  buffer.resize(std::max(buffer.size(), static_cast<size_t>(d * ldk + tk * d + kRows * ldk)));
-  float* kt = buffer.data();
-  float* v = kt + d * ldk;
-  float* s = v + tk * d;
-  transpose_keys(a.k + h * d, a.kv_stride, tk, d, kt, ldk);
-  for (int64_t t = 0; t < tk; ++t) std::copy_n(a.v + t * a.kv_stride + h * d, d, v + t * d);
-  const int64_t past = tk - a.tq;
-  for (int64_t i0 = 0; i0 < a.tq; i0 += kRows) {
-    const int rows = static_cast<int>(std::min<int64_t>(kRows, a.tq - i0));
-    const float* q[kRows];  // a last, partial block repeats its last query
-    const float* p[kRows];  // its rows of scores, then of probabilities
-    for (int m = 0; m < kRows; ++m) {
-      q[m] = a.q + (i0 + std::min(m, rows - 1)) * a.q_stride + h * d;
-      p[m] = s + m * ldk;
-    }
-    row_block(q, kt, ldk, d, ldk, s, ldk, kRows);
-    for (int m = 0; m < rows; ++m) {
-      const int64_t i = i0 + m, visible = a.causal ? std::min(tk, past + i + 1) : tk;
-      float* row = s + m * ldk;
-      softmax(row, visible, a.scale, bias ? bias + i * tk : nullptr,
-              bias2 ? bias2 + i * tk : nullptr);
-      std::fill(row + visible, row + tk, 0.0f);
-    }
-    row_block(p, v, d, tk, d, a.out + i0 * a.out_stride + h * d, a.out_stride, rows);
-  }
+  attend_rows(*avx512_kernels(), a, h, bias, bias2);
 }
 
 }  // namespace avx512
@@ -655,13 +567,11 @@ void gemm_bf16(const WeightView& w, const float* x, int64_t M, float* y) {
   const int64_t tile_panels = (panels + row_tiles - 1) / row_tiles;
   const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
   const int64_t group_tiles = std::max<int64_t>(1, 32 / col_tiles);
-  std::vector<uint32_t> packed_x;
   for (int64_t t0 = 0; t0 < row_tiles; t0 += group_tiles) {
     const int64_t p0 = t0 * tile_panels;
     const int64_t group_panels = std::min(panels, (t0 + group_tiles) * tile_panels) - p0;
-    packed_x.resize(static_cast<size_t>(group_panels * MR * K2) + 16);
-    uint32_t* xp =
-        packed_x.data() + ((64 - reinterpret_cast<uintptr_t>(packed_x.data()) % 64) % 64) / 4;
+    uint32_t* xp = reinterpret_cast<uint32_t*>(
+        scratch(2, std::min(panels, group_tiles * tile_panels) * MR * K2));
     parallel_for(0, group_panels, 0, [&](int64_t p) {
       uint32_t* out = xp + p * MR * K2;
       uint16_t* row = reduced_scratch<uint16_t>(2 * K2);

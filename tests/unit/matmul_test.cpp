@@ -428,9 +428,10 @@ TEST(Softmax, NoProbabilityIsDenormalOnEveryKernelSet) {
 
 // One head of attention, softmax(q kᵀ · scale + bias + bias2) v, from a packed [T, 3D]
 // projection (rows 3D apart, head h at column h·d), against double precision: few queries
-// (decoding) and many (encoders, the AVX-512 set's own kernel), head sizes the kernel covers
-// (multiples of 16, in passes of 1-3 vectors) and does not (24), keys past a multiple of 16,
-// causal and not.
+// (decoding) and many (encoders, the AVX2 and AVX-512 sets' own kernel), head sizes the kernels
+// cover (multiples of 8 or 16, in passes of 1-3 vectors), the AVX-512 one does not (24, 40)
+// and neither does (20), 6 and 7 queries (AVX2's block, under AVX-512's), keys past a multiple
+// of 8 and 16, causal and not.
 TEST(Attention, EveryKernelSetMatchesDoubleReference) {
   struct Case {
     int64_t tq, tk, d;
@@ -439,7 +440,8 @@ TEST(Attention, EveryKernelSetMatchesDoubleReference) {
   const Case cases[] = {{1, 1, 16, false},   {1, 37, 64, true},   {3, 20, 32, false},
                         {8, 8, 16, false},   {13, 13, 32, false}, {100, 100, 32, false},
                         {9, 33, 48, true},   {17, 17, 64, false}, {20, 45, 80, false},
-                        {12, 12, 24, false}, {30, 50, 128, true}};
+                        {12, 12, 24, false}, {30, 50, 128, true}, {6, 11, 40, true},
+                        {7, 9, 20, false}};
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (const Case& c : cases)
@@ -510,8 +512,8 @@ TEST(Attention, EveryKernelSetMatchesDoubleReference) {
     }
 }
 
-// A query's output does not depend on which other queries a call holds (the kernel takes them
-// 8 at a time; the last block of a call repeats its last query).
+// A query's output does not depend on which other queries a call holds (the kernels take them
+// 8 or 6 at a time; the last block of a call repeats its last query).
 TEST(Attention, QueriesAreIndependentOfTheirBlock) {
   std::mt19937 rng(9);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -525,7 +527,9 @@ TEST(Attention, QueriesAreIndependentOfTheirBlock) {
         qkv.data(), 3 * D, qkv.data() + D, qkv.data() + 2 * D, 3 * D, all.data(), D, tq, tk, 1,
         d,          0.2f,  false};
     set->attend(a, 0, nullptr, nullptr);
-    const int64_t first = 5;  // queries 5..20 alone: blocks [5, 13), [13, 21)
+    // Queries 5..20 alone, blocked differently than after 0..4 (AVX-512: [5, 13) and [13, 21),
+    // AVX2: [5, 11), [11, 17) and [17, 21)).
+    const int64_t first = 5;
     a.q = qkv.data() + first * 3 * D;
     a.out = part.data();
     a.tq = tq - first;
