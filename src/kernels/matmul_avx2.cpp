@@ -101,17 +101,18 @@ void dot_rows(const float* x, int64_t K, const Load* w, float* out, int64_t ldo)
 // FMAs.
 constexpr int64_t kGemmRows = 6, kGemmCols = 16;
 
-void gemm_panel(const float* xp, const float* wp, int64_t K, float* y, int64_t ldy, int64_t rows,
+void gemm_panel(const float* x, int64_t K, const float* wp, float* y, int64_t ldy, int64_t rows,
                 int64_t cols) {
+  const float* xr[kGemmRows];  // rows past `rows` repeat the last: computed, never stored
+  for (int m = 0; m < kGemmRows; ++m) xr[m] = x + std::min<int64_t>(m, rows - 1) * K;
   __m256 acc[kGemmRows][2];
   for (auto& row : acc) row[0] = row[1] = _mm256_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     const __m256 w0 = _mm256_load_ps(wp + k * kGemmCols),
                  w1 = _mm256_load_ps(wp + k * kGemmCols + 8);
-    const float* xk = xp + k * kGemmRows;
 #pragma GCC unroll 6
     for (int m = 0; m < kGemmRows; ++m) {
-      const __m256 xv = _mm256_broadcast_ss(xk + m);
+      const __m256 xv = _mm256_broadcast_ss(xr[m] + k);
       acc[m][0] = _mm256_fmadd_ps(xv, w0, acc[m][0]);
       acc[m][1] = _mm256_fmadd_ps(xv, w1, acc[m][1]);
     }
@@ -128,31 +129,27 @@ void gemm_panel(const float* xp, const float* wp, int64_t K, float* y, int64_t l
 }
 
 #include "kernels/gemm_pack.inc"
-#include "kernels/transpose8.inc"
 
-// out[i * ldo + j] = in[j * ldi + i] for an 8 x 8 block.
+// out[i * ldo + j] = in[j * ldi + i] for an 8 x 8 block, in registers: for W's rows into GEMM
+// panels (copied a float at a time, packing was a seventh of a 768 x 768 product) and for the
+// keys of attention.
 void transpose_block(const float* in, int64_t ldi, float* out, int64_t ldo) {
-  __m256 r[8];
+  __m256 r[8], t[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(in + i * ldi);
-  transpose8(r);
-  for (int i = 0; i < 8; ++i) _mm256_storeu_ps(out + i * ldo, r[i]);
-}
-
-// x's rows [row0, row0 + 6) as one GEMM panel (see pack_x_rows), eight columns at a time
-// transposed in registers, six lanes of each column stored: copied a float at a time, the
-// packing of x and W was a seventh of a 768 x 768 product.
-void pack_x(const float* x, int64_t M, int64_t K, int64_t row0, float* out) {
-  const int64_t rows = std::min<int64_t>(kGemmRows, M - row0);
-  const __m256i first_six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
-  int64_t k = 0;
-  for (; k + 8 <= K; k += 8) {
-    __m256 r[8];
-    for (int m = 0; m < 8; ++m)
-      r[m] = m < rows ? _mm256_loadu_ps(x + (row0 + m) * K + k) : _mm256_setzero_ps();
-    transpose8(r);
-    for (int i = 0; i < 8; ++i) _mm256_maskstore_ps(out + (k + i) * kGemmRows, first_six, r[i]);
+  for (int i = 0; i < 4; ++i) {  // pairs of rows interleaved
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
   }
-  pack_x_rows(x, M, K, row0, k, out);
+  for (int i = 0; i < 2; ++i) {  // 4 x 4 blocks within each 128-bit lane
+    r[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {  // rows 0-3 and 4-7 of column i and of column i + 4
+    _mm256_storeu_ps(out + i * ldo, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+    _mm256_storeu_ps(out + (i + 4) * ldo, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  }
 }
 
 // W's columns [n0, n0 + width) as one packed panel: out[k * kGemmCols + j] = W[n0 + j, k],

@@ -180,17 +180,18 @@ void skinny_transposed(const WeightView& w, const float* x, int64_t M, float* y)
 // so the FMA units, not the loads, set the pace.
 constexpr int64_t kGemmRows = 8, kGemmCols = 32;
 
-void gemm_panel(const float* xp, const float* wp, int64_t K, float* y, int64_t ldy, int64_t rows,
+void gemm_panel(const float* x, int64_t K, const float* wp, float* y, int64_t ldy, int64_t rows,
                 int64_t cols) {
+  const float* xr[kGemmRows];  // rows past `rows` repeat the last: computed, never stored
+  for (int m = 0; m < kGemmRows; ++m) xr[m] = x + std::min<int64_t>(m, rows - 1) * K;
   __m512 acc[kGemmRows][2];
   for (auto& row : acc) row[0] = row[1] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     const __m512 w0 = _mm512_load_ps(wp + k * kGemmCols),
                  w1 = _mm512_load_ps(wp + k * kGemmCols + 16);
-    const float* xk = xp + k * kGemmRows;
 #pragma GCC unroll 16
     for (int m = 0; m < kGemmRows; ++m) {
-      const __m512 xv = _mm512_set1_ps(xk[m]);
+      const __m512 xv = _mm512_set1_ps(xr[m][k]);
       acc[m][0] = _mm512_fmadd_ps(xv, w0, acc[m][0]);
       acc[m][1] = _mm512_fmadd_ps(xv, w1, acc[m][1]);
     }
@@ -236,23 +237,6 @@ void transpose16(const float* in, int64_t ldi, float* out, int64_t ldo) {
 }
 
 #include "kernels/gemm_pack.inc"
-#include "kernels/transpose8.inc"
-
-// x's rows [row0, row0 + 8) as one GEMM panel (see pack_x_rows), eight columns at a time
-// transposed in registers: the scalar copy's strided stores were 5% of a ViT encoder.
-void pack_x(const float* x, int64_t M, int64_t K, int64_t row0, float* out) {
-  static_assert(kGemmRows == 8, "one 8 x 8 transpose per eight columns");
-  const int64_t rows = std::min<int64_t>(kGemmRows, M - row0);
-  int64_t k = 0;
-  for (; k + 8 <= K; k += 8) {
-    __m256 r[8];
-    for (int m = 0; m < 8; ++m)
-      r[m] = m < rows ? _mm256_loadu_ps(x + (row0 + m) * K + k) : _mm256_setzero_ps();
-    transpose8(r);
-    for (int i = 0; i < 8; ++i) _mm256_storeu_ps(out + (k + i) * 8, r[i]);
-  }
-  pack_x_rows(x, M, K, row0, k, out);
-}
 
 // 16 weights of row n of bf16 or int8 W from column k (the lanes of `mask`) as f32, as row_f32
 // gives them: int8 times its row's scale.
