@@ -33,8 +33,8 @@ struct KernelSet {
 };
 
 // One head of attention through a set's own products (k as a weight matrix, then v) and softmax:
-// any shape. The generic and AVX2 sets' attention; the AVX-512 set's for what its kernel does not
-// cover (decoding's few queries).
+// any shape. The generic set's attention; the AVX2 and AVX-512 sets' for what their kernel
+// (attention_rows.inc) does not cover (decoding's few queries).
 void attend_by_products(const KernelSet& set, const AttentionArgs& a, int64_t h, const float* bias,
                         const float* bias2);
 

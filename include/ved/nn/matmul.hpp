@@ -3,10 +3,10 @@
 // y = x Wᵀ for the weight matrices of linear layers, W [N, K] kept in f32, bf16 or int8.
 //
 // Two regimes. Many rows of x (an encoder's tokens): compute-bound, so the product is cut into
-// fixed tiles shared out among the threads. With AVX-512, x is packed once into panels of a few
-// rows, each tile packs its band of W (widening bf16/int8, or as bf16 pairs for AVX512-BF16's
-// vdpbf16ps) once, and a register-blocked kernel
-// sums every output over k in order; elsewhere each tile is a single-threaded Eigen GEMM. Eigen's
+// fixed tiles shared out among the threads. With AVX2 or AVX-512, each tile packs its band of W
+// (widening bf16/int8) once, and a register-blocked kernel reads a few rows of x where they lie
+// (AVX512-BF16's vdpbf16ps: x and W packed as bf16 pairs) and sums every output over k in order;
+// elsewhere each tile is a single-threaded Eigen GEMM. Eigen's
 // own threading is not used because its blocking, and so the order of its sums, depends on the
 // thread count; fixed tiles make y the same bits on any number of cores (and Eigen's tiles would
 // repack x for every band of W, a quarter of the time on ViT's shapes). A few rows (decoding:
