@@ -550,6 +550,9 @@ void gemm_bf16(const WeightView& w, const float* x, int64_t M, float* y) {
   const int64_t row_tiles = (panels * MR + kMaxTileRows - 1) / kMaxTileRows;
   const int64_t tile_panels = (panels + row_tiles - 1) / row_tiles;
   const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
+  // x is packed (as bf16 pairs) a group of row tiles at a time, so that the copy stays a few MiB
+  // however tall x is (Donut's first stage has 300k tokens); a group still holds enough tiles for
+  // every thread.
   const int64_t group_tiles = std::max<int64_t>(1, 32 / col_tiles);
   for (int64_t t0 = 0; t0 < row_tiles; t0 += group_tiles) {
     const int64_t p0 = t0 * tile_panels;
