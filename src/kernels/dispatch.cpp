@@ -124,5 +124,9 @@ void gelu_erf(float* p, int64_t n) {
   kernels::chosen().gelu(p, n);
 }
 
+void gelu_tanh(float* p, int64_t n, float beta) {
+  kernels::chosen().gelu_tanh(p, n, beta);
+}
+
 }  // namespace nn
 }  // namespace ved

@@ -198,8 +198,8 @@ void attend(const AttentionArgs& a, int64_t h, const float* bias, const float* b
 }  // namespace avx2
 
 const KernelSet* avx2_kernels() {
-  static const KernelSet set{"avx2",           avx2::multiply, avx2::softmax,
-                             avx2::layer_norm, avx2::gelu,     avx2::attend};
+  static const KernelSet set{"avx2",     avx2::multiply,  avx2::softmax, avx2::layer_norm,
+                             avx2::gelu, avx2::gelu_tanh, avx2::attend};
   return &set;
 }
 

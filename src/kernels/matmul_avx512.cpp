@@ -325,8 +325,8 @@ void attend(const AttentionArgs& a, int64_t h, const float* bias, const float* b
 }  // namespace avx512
 
 const KernelSet* avx512_kernels() {
-  static const KernelSet set{"avx512",           avx512::multiply, avx512::softmax,
-                             avx512::layer_norm, avx512::gelu,     avx512::attend};
+  static const KernelSet set{"avx512",     avx512::multiply,  avx512::softmax, avx512::layer_norm,
+                             avx512::gelu, avx512::gelu_tanh, avx512::attend};
   return &set;
 }
 
@@ -755,8 +755,8 @@ void multiply_reduced(const WeightView& w, const float* x, int64_t M, float* y) 
 const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni, bool bf16_gemm) {
   using avx512::multiply_reduced;
   const auto set = [](const char* name, decltype(KernelSet::multiply) multiply) {
-    return KernelSet{name,         multiply,      avx512::softmax, avx512::layer_norm,
-                     avx512::gelu, avx512::attend};
+    return KernelSet{name,         multiply,          avx512::softmax, avx512::layer_norm,
+                     avx512::gelu, avx512::gelu_tanh, avx512::attend};
   };
   static const KernelSet sets[] = {
       set("avx512 (vnni)", multiply_reduced<false, true, false>),

@@ -98,6 +98,14 @@ void gelu(float* p, int64_t n) {
   x = x * 0.5f * (1.0f + (x * 0.70710678118654752440f).erf());
 }
 
+void gelu_tanh(float* p, int64_t n, float beta) {
+  // The library's tanh, a value at a time: what PyTorch computes, to its last bit or so.
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = p[i], cube = x * x * x;
+    p[i] = 0.5f * x * (1.0f + std::tanh(beta * (x + 0.044715f * cube)));
+  }
+}
+
 void attend(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2) {
   attend_by_products(generic_kernels(), a, h, bias, bias2);
 }
@@ -106,7 +114,8 @@ void attend(const AttentionArgs& a, int64_t h, const float* bias, const float* b
 
 const KernelSet& generic_kernels() {
   static const KernelSet set{"generic",           generic::multiply, generic::softmax,
-                             generic::layer_norm, generic::gelu,     generic::attend};
+                             generic::layer_norm, generic::gelu,     generic::gelu_tanh,
+                             generic::attend};
   return set;
 }
 

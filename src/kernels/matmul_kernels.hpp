@@ -28,6 +28,8 @@ struct KernelSet {
                      float eps);
   // x · 0.5 · (1 + erf(x / √2)) in place over n values (ved::nn::gelu_erf).
   void (*gelu)(float* p, int64_t n);
+  // x · 0.5 · (1 + tanh(beta · (x + 0.044715 · x³))) in place over n values (ved::nn::gelu_tanh).
+  void (*gelu_tanh)(float* p, int64_t n, float beta);
   // One head of softmax(q kᵀ · scale + bias + bias2) v (ved::nn::attend_head).
   void (*attend)(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2);
 };
@@ -43,7 +45,8 @@ void attend_by_products(const KernelSet& set, const AttentionArgs& a, int64_t h,
   void softmax(float* s, int64_t n, float scale, const float* bias, const float* bias2);       \
   void layer_norm(const float* x, float* y, int64_t d, const float* weight, const float* bias, \
                   float eps);                                                                  \
-  void gelu(float* p, int64_t n);
+  void gelu(float* p, int64_t n);                                                              \
+  void gelu_tanh(float* p, int64_t n, float beta);
 
 namespace generic {
 VED_ROW_KERNELS

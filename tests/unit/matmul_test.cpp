@@ -606,6 +606,44 @@ TEST(GeluKernel, EveryKernelSetMatchesErfAndIgnoresPosition) {
   }
 }
 
+// The tanh GELU (gelu_new) against 0.5 x (1 + tanh(β (x + 0.044715 x³))) in double, across the
+// switch from tanh's series to its exponential form (|β (x + 0.044715 x³)| = 0.55 near |x| =
+// 0.67), into the tails where 1 + tanh cancels, and at values no tensor should hold; tails masked.
+TEST(GeluKernel, EveryKernelSetMatchesTanhGeluAndIgnoresPosition) {
+  const float beta = static_cast<float>(std::sqrt(2.0 / std::acos(-1.0)));
+  std::vector<float> xs;
+  for (int i = -1200; i <= 1200; ++i) xs.push_back(static_cast<float>(i) * 0.01f);
+  for (int i = -400; i <= 400; ++i) xs.push_back(0.67f + static_cast<float>(i) * 1e-4f);
+  xs.insert(xs.end(), {1e-7f, -1e-7f, 1e-30f, 0.0f, -0.0f, 30.0f, -30.0f, 1e20f, -1e20f});
+  for (const auto* set : ved::nn::kernels::runnable_kernels()) {
+    SCOPED_TRACE(set->name);
+    std::vector<float> y = xs;
+    y.push_back(42.0f);
+    set->gelu_tanh(y.data(), static_cast<int64_t>(xs.size()), beta);
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const double x = xs[i], u = static_cast<double>(beta) * (x + 0.044715 * x * x * x);
+      const double want = 0.5 * x * (1.0 + std::tanh(u));
+      // tanh within 2 ulp, and the float roundings of u and of 1 + tanh: each a few 1e-7 of
+      // 0.5 |x| (where 1 + tanh cancels, PyTorch's float formula loses the same), then y's own.
+      ASSERT_NEAR(y[i], want, 0.5 * std::fabs(x) * 6e-7 + std::fabs(want) * 0x1p-23)
+          << "x = " << xs[i];
+    }
+    EXPECT_EQ(y.back(), 42.0f) << "wrote past the end";
+    for (size_t start : {size_t{1}, size_t{5}, size_t{13}}) {
+      std::vector<float> shifted(xs.begin() + static_cast<std::ptrdiff_t>(start), xs.end());
+      set->gelu_tanh(shifted.data(), static_cast<int64_t>(shifted.size()), beta);
+      for (size_t i = 0; i < shifted.size(); ++i)
+        ASSERT_EQ(shifted[i], y[start + i]) << "x = " << xs[start + i] << " at offset " << start;
+    }
+    const float inf = std::numeric_limits<float>::infinity();
+    std::vector<float> special = {std::nanf(""), inf, -inf};
+    set->gelu_tanh(special.data(), 3, beta);
+    EXPECT_TRUE(std::isnan(special[0])) << "NaN stays NaN";
+    EXPECT_EQ(special[1], inf);
+    EXPECT_TRUE(std::isnan(special[2])) << "-inf · (1 + tanh(-inf)) is -inf · 0, as in PyTorch";
+  }
+}
+
 TEST(Matmul, LinearStackConcatenatesOutputsAndBiases) {
   const Tensor<float> w1 = random_tensor({3, 8}, 1), w2 = random_tensor({2, 8}, 2);
   const Tensor<float> b1 = random_tensor({3}, 3);
