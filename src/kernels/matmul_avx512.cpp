@@ -102,66 +102,74 @@ void dot_rows(const float* x, int64_t K, const Load* w, float* out, int64_t ldo)
     for (int n = 0; n < NR; ++n) out[m * ldo + n] = _mm512_reduce_add_ps(acc[m][n]);
 }
 
-// y[m, 0:64] = Σ_k x[m, k] · w[k, 0:64] for MR rows of x (row stride K) over a 64-column band
-// of w (row stride ldw): each weight is loaded once for all MR rows.
-constexpr int64_t kTransposedRows = 6;
-
-template <int MR>
+// y[m, 0:16 NV] = Σ_k x[m, k] · w[k, 0:16 NV] for MR rows of x (row stride K) over a band of
+// NV vectors of w's columns (row stride ldw): each weight is loaded once for all MR rows.
+template <int MR, int NV>
 void axpy_band(const float* x, int64_t K, const float* w, int64_t ldw, float* y, int64_t ldy) {
-  __m512 acc[MR][4];
+  __m512 acc[MR][NV];
   for (int m = 0; m < MR; ++m)
-    for (int j = 0; j < 4; ++j) acc[m][j] = _mm512_setzero_ps();
+    for (int j = 0; j < NV; ++j) acc[m][j] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     const float* wk = w + k * ldw;
-    // The band's rows lie ldw apart, too far for the hardware prefetchers, so the row 8 ahead
-    // is fetched: for one row of x every other line (the adjacent-line prefetcher completes
-    // them), for more all four, whose slower loop left the adjacent lines late (on a Xeon VM,
-    // 4 rows of x read W at 20 GB/s with two lines, 26 with four; one row 3% slower with four).
-    for (int j = 0; j < 4; j += MR == 1 ? 2 : 1) __builtin_prefetch(wk + 8 * ldw + 16 * j);
-    __m512 wv[4];
-    for (int j = 0; j < 4; ++j) wv[j] = _mm512_loadu_ps(wk + 16 * j);
+    // The band's rows lie ldw apart, too far for the hardware prefetchers, so the row 32 / NV
+    // ahead is fetched, 32 lines in flight: for one row of x every other line (the adjacent-line
+    // prefetcher completes them), for more all of them, whose slower loop left the adjacent
+    // lines late (on a Xeon VM, 4 rows of x read W at 20 GB/s with two lines, 26 with four; one
+    // row 3% slower with four). Half bands (NV = 2) fetched 8 rows ahead, 16 lines, read 8 rows'
+    // W 15% slower than 16 rows ahead.
+    constexpr int64_t kAhead = 32 / NV;
+    for (int j = 0; j < NV; j += MR == 1 ? 2 : 1) __builtin_prefetch(wk + kAhead * ldw + 16 * j);
+    __m512 wv[NV];
+    for (int j = 0; j < NV; ++j) wv[j] = _mm512_loadu_ps(wk + 16 * j);
     for (int m = 0; m < MR; ++m) {
       const __m512 xv = _mm512_set1_ps(x[m * K + k]);
-      for (int j = 0; j < 4; ++j) acc[m][j] = _mm512_fmadd_ps(xv, wv[j], acc[m][j]);
+      for (int j = 0; j < NV; ++j) acc[m][j] = _mm512_fmadd_ps(xv, wv[j], acc[m][j]);
     }
   }
   for (int m = 0; m < MR; ++m)
-    for (int j = 0; j < 4; ++j) _mm512_storeu_ps(y + m * ldy + 16 * j, acc[m][j]);
+    for (int j = 0; j < NV; ++j) _mm512_storeu_ps(y + m * ldy + 16 * j, acc[m][j]);
+}
+
+// `rows` (1 to 8) rows of x over one 64-column band. Up to 6 rows share a pass over the whole
+// band (24 sums in registers); 7 or 8 (a server's batch, 8 beams) make one pass over each half
+// of it instead: as 6 + 2 rows, the second pass re-read the band for 2 rows' FMAs, and a batch
+// of 8 streamed GPT-2's weights at half the rate of one row.
+void band_rows(int64_t rows, const float* x, int64_t K, const float* w, int64_t ldw, float* y,
+               int64_t ldy) {
+  switch (rows) {
+    case 1:
+      return axpy_band<1, 4>(x, K, w, ldw, y, ldy);
+    case 2:
+      return axpy_band<2, 4>(x, K, w, ldw, y, ldy);
+    case 3:
+      return axpy_band<3, 4>(x, K, w, ldw, y, ldy);
+    case 4:
+      return axpy_band<4, 4>(x, K, w, ldw, y, ldy);
+    case 5:
+      return axpy_band<5, 4>(x, K, w, ldw, y, ldy);
+    case 6:
+      return axpy_band<6, 4>(x, K, w, ldw, y, ldy);
+    case 7:
+      axpy_band<7, 2>(x, K, w, ldw, y, ldy);
+      return axpy_band<7, 2>(x, K, w + 32, ldw, y + 32, ldy);
+    default:
+      axpy_band<8, 2>(x, K, w, ldw, y, ldy);
+      return axpy_band<8, 2>(x, K, w + 32, ldw, y + 32, ldy);
+  }
 }
 
 // Skinny product for f32 stored [K, N]: rows of W are columns of the output, so each thread
 // takes a band of output columns and accumulates x[m, k] · W[k, band] over k in order, for up
-// to kTransposedRows rows of x per pass over the band.
+// to 8 rows of x per pass over the band (each output the same bits whatever the rows).
 void skinny_transposed(const WeightView& w, const float* x, int64_t M, float* y) {
   const int64_t N = w.rows, K = w.cols;
-  constexpr int64_t kBand = 64;
+  constexpr int64_t kBand = 64, kPassRows = 8;
   parallel_for(0, (N + kBand - 1) / kBand, serial_blocks(kBand * K * M), [&](int64_t band) {
     const int64_t n0 = band * kBand, width = std::min(kBand, N - n0);
     if (width == kBand) {
-      for (int64_t m0 = 0; m0 < M; m0 += kTransposedRows) {
-        const int64_t mr = std::min(kTransposedRows, M - m0);
-        const float* xm = x + m0 * K;
-        float* ym = y + m0 * N + n0;
-        switch (mr) {
-          case 1:
-            axpy_band<1>(xm, K, w.f32 + n0, w.stride, ym, N);
-            break;
-          case 2:
-            axpy_band<2>(xm, K, w.f32 + n0, w.stride, ym, N);
-            break;
-          case 3:
-            axpy_band<3>(xm, K, w.f32 + n0, w.stride, ym, N);
-            break;
-          case 4:
-            axpy_band<4>(xm, K, w.f32 + n0, w.stride, ym, N);
-            break;
-          case 5:
-            axpy_band<5>(xm, K, w.f32 + n0, w.stride, ym, N);
-            break;
-          default:
-            axpy_band<6>(xm, K, w.f32 + n0, w.stride, ym, N);
-        }
-      }
+      for (int64_t m0 = 0; m0 < M; m0 += kPassRows)
+        band_rows(std::min(kPassRows, M - m0), x + m0 * K, K, w.f32 + n0, w.stride, y + m0 * N + n0,
+                  N);
       return;
     }
     for (int64_t m = 0; m < M; ++m) {
