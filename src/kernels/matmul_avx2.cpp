@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -92,7 +93,99 @@ void dot_rows(const float* x, int64_t K, const Load* w, float* out, int64_t ldo)
     }
 }
 
-#include "kernels/skinny_transposed.inc"
+// y[m, 0:64] = Σ_k x[m, k] · w[k, 0:64] for MR rows of x (row stride K) over a 64-column band
+// of w (row stride ldw), each output one chain of FMAs over k in order. 16 registers hold the
+// band's 64 sums for one row only, so k goes in chunks of kBandChunk rows of W (8 KiB, in L1),
+// each swept once per 8 NV columns for all MR rows, the sums kept in `sums` between sweeps (a
+// float stored and reloaded is the same float, so the chain is unbroken). As a plain loop per
+// row of x, a beam of 4 read each band 4 times and vit-gpt2's beam-4 step took twice AVX-512's.
+constexpr int64_t kBandChunk = 32;
+
+template <int MR, int NV>
+void axpy_band(const float* x, int64_t K, const float* w, int64_t ldw, float* y, int64_t ldy) {
+  alignas(32) float sums[MR][64] = {};
+  for (int64_t k0 = 0; k0 < K; k0 += kBandChunk) {
+    const int64_t k1 = std::min(K, k0 + kBandChunk);
+    for (int64_t c = 0; c < 64; c += 8 * NV) {
+      __m256 acc[MR][NV];
+      for (int m = 0; m < MR; ++m)
+        for (int v = 0; v < NV; ++v) acc[m][v] = _mm256_load_ps(&sums[m][c + 8 * v]);
+      for (int64_t k = k0; k < k1; ++k) {
+        const float* wk = w + k * ldw + c;
+        // The band's rows lie ldw apart, too far for the hardware prefetchers: the first sweep
+        // fetches the next chunk's rows, all four lines of each.
+        if (c == 0)
+          for (int j = 0; j < 64; j += 16) __builtin_prefetch(wk + kBandChunk * ldw + j);
+        __m256 wv[NV];
+        for (int v = 0; v < NV; ++v) wv[v] = _mm256_loadu_ps(wk + 8 * v);
+        for (int m = 0; m < MR; ++m) {
+          const __m256 xv = _mm256_broadcast_ss(x + m * K + k);
+          for (int v = 0; v < NV; ++v) acc[m][v] = _mm256_fmadd_ps(xv, wv[v], acc[m][v]);
+        }
+      }
+      for (int m = 0; m < MR; ++m)
+        for (int v = 0; v < NV; ++v) _mm256_store_ps(&sums[m][c + 8 * v], acc[m][v]);
+    }
+  }
+  for (int m = 0; m < MR; ++m) std::copy_n(sums[m], 64, y + m * ldy);
+}
+
+// Skinny product for f32 stored [K, N] (GPT-2's Conv1D): each thread takes a band of 64 output
+// columns and sums x[m, k] · W[k, band] over k in order, up to 8 rows of x per pass over the
+// band, as many sums in registers as fit (rows x vectors + vectors of W + a broadcast <= 16).
+void skinny_transposed(const WeightView& w, const float* x, int64_t M, float* y) {
+  const int64_t N = w.rows, K = w.cols;
+  constexpr int64_t kBand = 64, kPassRows = 8;
+  parallel_for(0, (N + kBand - 1) / kBand, serial_blocks(kBand * K * M), [&](int64_t band) {
+    const int64_t n0 = band * kBand, width = std::min(kBand, N - n0);
+    if (width == kBand) {
+      for (int64_t m0 = 0; m0 < M; m0 += kPassRows) {
+        const float* xm = x + m0 * K;
+        const float* wb = w.f32 + n0;
+        float* ym = y + m0 * N + n0;
+        switch (std::min(kPassRows, M - m0)) {
+          case 1:
+            axpy_band<1, 8>(xm, K, wb, w.stride, ym, N);
+            break;
+          case 2:
+            axpy_band<2, 4>(xm, K, wb, w.stride, ym, N);
+            break;
+          case 3:
+            axpy_band<3, 2>(xm, K, wb, w.stride, ym, N);
+            break;
+          case 4:
+            axpy_band<4, 2>(xm, K, wb, w.stride, ym, N);
+            break;
+          case 5:
+            axpy_band<5, 2>(xm, K, wb, w.stride, ym, N);
+            break;
+          case 6:
+            axpy_band<6, 2>(xm, K, wb, w.stride, ym, N);
+            break;
+          case 7:
+            axpy_band<7, 1>(xm, K, wb, w.stride, ym, N);
+            break;
+          default:
+            axpy_band<8, 1>(xm, K, wb, w.stride, ym, N);
+        }
+      }
+      return;
+    }
+    for (int64_t m = 0; m < M; ++m) {  // the last, narrower band: one FMA chain per output too
+      float acc[kBand] = {};
+      for (int64_t k = 0; k < K; ++k) {
+        const __m256 xv = _mm256_broadcast_ss(x + m * K + k);
+        const float* wk = w.f32 + k * w.stride + n0;
+        int64_t j = 0;
+        for (; j + 8 <= width; j += 8)
+          _mm256_storeu_ps(acc + j,
+                           _mm256_fmadd_ps(xv, _mm256_loadu_ps(wk + j), _mm256_loadu_ps(acc + j)));
+        for (; j < width; ++j) acc[j] = std::fma(x[m * K + k], wk[j], acc[j]);
+      }
+      std::copy(acc, acc + width, y + m * N + n0);
+    }
+  });
+}
 
 // (after skinny_transposed, which it calls)
 #include "kernels/skinny_rows.inc"

@@ -133,30 +133,32 @@ TEST(Matmul, LargeProductsMatchDoubleReference) {
 
 // Every kernel set this CPU runs (generic, AVX2, AVX-512), called directly: whichever one
 // multiply() dispatches to, the others are checked too, for every weight type and layout, skinny
-// and GEMM shapes, against a double-precision reference.
+// and GEMM shapes, against a double-precision reference. K = 100 takes the AVX2 Conv1D kernel
+// through several chunks of W's rows (and a tail), N = 130 through two bands and a tail.
 TEST(Matmul, EveryKernelSetMatchesDoubleReference) {
   const auto sets = ved::nn::kernels::runnable_kernels();
   ASSERT_GE(sets.size(), 1u);
   EXPECT_STREQ(sets[0]->name, "generic");
-  const int64_t N = 70, K = 37;
-  const Tensor<float> w = random_tensor({N, K}, 12);
-  Tensor<float> wt({K, N});
-  wt.matrix() = w.matrix().transpose();
-  const WeightMatrix plain(w), transposed(wt, true);
-  for (const WeightMatrix& m :
-       {plain, transposed, plain.converted(WeightType::BF16), plain.converted(WeightType::Int8)}) {
-    for (int64_t M : {1, 3, 4, 8, 9, 50}) {
-      const Tensor<float> x = random_tensor({M, K}, 11 + M);
-      for (const auto* set : sets) {
-        SCOPED_TRACE(std::string(set->name) + " type " + weight_type_name(m.type()) + " M " +
-                     std::to_string(M) + (m.view().transposed ? " transposed" : ""));
-        std::vector<float> y(static_cast<size_t>(M * N));
-        set->multiply(m.view(), x.data(), M, y.data());
-        const std::vector<double> want = reference(m, x, M);
-        const std::vector<double> rounding = activation_rounding(set->name, m, x, M);
-        for (size_t i = 0; i < y.size(); ++i)
-          ASSERT_NEAR(y[i], want[i], 1e-4 * (1 + std::fabs(want[i])) + rounding[i])
-              << "element " << i;
+  for (const auto& [N, K] : std::vector<std::array<int64_t, 2>>{{70, 37}, {130, 100}}) {
+    const Tensor<float> w = random_tensor({N, K}, uint32_t(12 + K));
+    Tensor<float> wt({K, N});
+    wt.matrix() = w.matrix().transpose();
+    const WeightMatrix plain(w), transposed(wt, true);
+    for (const WeightMatrix& m : {plain, transposed, plain.converted(WeightType::BF16),
+                                  plain.converted(WeightType::Int8)}) {
+      for (int64_t M : {1, 3, 4, 7, 8, 9, 50}) {
+        const Tensor<float> x = random_tensor({M, K}, 11 + M);
+        for (const auto* set : sets) {
+          SCOPED_TRACE(std::string(set->name) + " type " + weight_type_name(m.type()) + " M " +
+                       std::to_string(M) + (m.view().transposed ? " transposed" : ""));
+          std::vector<float> y(static_cast<size_t>(M * N));
+          set->multiply(m.view(), x.data(), M, y.data());
+          const std::vector<double> want = reference(m, x, M);
+          const std::vector<double> rounding = activation_rounding(set->name, m, x, M);
+          for (size_t i = 0; i < y.size(); ++i)
+            ASSERT_NEAR(y[i], want[i], 1e-4 * (1 + std::fabs(want[i])) + rounding[i])
+                << "element " << i;
+        }
       }
     }
   }
