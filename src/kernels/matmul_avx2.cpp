@@ -130,61 +130,34 @@ void axpy_band(const float* x, int64_t K, const float* w, int64_t ldw, float* y,
   for (int m = 0; m < MR; ++m) std::copy_n(sums[m], 64, y + m * ldy);
 }
 
-// Skinny product for f32 stored [K, N] (GPT-2's Conv1D): each thread takes a band of 64 output
-// columns and sums x[m, k] · W[k, band] over k in order, up to 8 rows of x per pass over the
-// band, as many sums in registers as fit (rows x vectors + vectors of W + a broadcast <= 16).
+#include "kernels/skinny_transposed.inc"
+
+// Up to 8 rows of x over a 64-column band, as many sums in registers as fit (rows x vectors +
+// vectors of W + a broadcast <= 16).
+void band_rows(int64_t rows, const float* x, int64_t K, const float* w, int64_t ldw, float* y,
+               int64_t ldy) {
+  switch (rows) {
+    case 1:
+      return axpy_band<1, 8>(x, K, w, ldw, y, ldy);
+    case 2:
+      return axpy_band<2, 4>(x, K, w, ldw, y, ldy);
+    case 3:
+      return axpy_band<3, 2>(x, K, w, ldw, y, ldy);
+    case 4:
+      return axpy_band<4, 2>(x, K, w, ldw, y, ldy);
+    case 5:
+      return axpy_band<5, 2>(x, K, w, ldw, y, ldy);
+    case 6:
+      return axpy_band<6, 2>(x, K, w, ldw, y, ldy);
+    case 7:
+      return axpy_band<7, 1>(x, K, w, ldw, y, ldy);
+    default:
+      return axpy_band<8, 1>(x, K, w, ldw, y, ldy);
+  }
+}
+
 void skinny_transposed(const WeightView& w, const float* x, int64_t M, float* y) {
-  const int64_t N = w.rows, K = w.cols;
-  constexpr int64_t kBand = 64, kPassRows = 8;
-  parallel_for(0, (N + kBand - 1) / kBand, serial_blocks(kBand * K * M), [&](int64_t band) {
-    const int64_t n0 = band * kBand, width = std::min(kBand, N - n0);
-    if (width == kBand) {
-      for (int64_t m0 = 0; m0 < M; m0 += kPassRows) {
-        const float* xm = x + m0 * K;
-        const float* wb = w.f32 + n0;
-        float* ym = y + m0 * N + n0;
-        switch (std::min(kPassRows, M - m0)) {
-          case 1:
-            axpy_band<1, 8>(xm, K, wb, w.stride, ym, N);
-            break;
-          case 2:
-            axpy_band<2, 4>(xm, K, wb, w.stride, ym, N);
-            break;
-          case 3:
-            axpy_band<3, 2>(xm, K, wb, w.stride, ym, N);
-            break;
-          case 4:
-            axpy_band<4, 2>(xm, K, wb, w.stride, ym, N);
-            break;
-          case 5:
-            axpy_band<5, 2>(xm, K, wb, w.stride, ym, N);
-            break;
-          case 6:
-            axpy_band<6, 2>(xm, K, wb, w.stride, ym, N);
-            break;
-          case 7:
-            axpy_band<7, 1>(xm, K, wb, w.stride, ym, N);
-            break;
-          default:
-            axpy_band<8, 1>(xm, K, wb, w.stride, ym, N);
-        }
-      }
-      return;
-    }
-    for (int64_t m = 0; m < M; ++m) {  // the last, narrower band: one FMA chain per output too
-      float acc[kBand] = {};
-      for (int64_t k = 0; k < K; ++k) {
-        const __m256 xv = _mm256_broadcast_ss(x + m * K + k);
-        const float* wk = w.f32 + k * w.stride + n0;
-        int64_t j = 0;
-        for (; j + 8 <= width; j += 8)
-          _mm256_storeu_ps(acc + j,
-                           _mm256_fmadd_ps(xv, _mm256_loadu_ps(wk + j), _mm256_loadu_ps(acc + j)));
-        for (; j < width; ++j) acc[j] = std::fma(x[m * K + k], wk[j], acc[j]);
-      }
-      std::copy(acc, acc + width, y + m * N + n0);
-    }
-  });
+  skinny_transposed_by(band_rows, w, x, M, y);
 }
 
 // (after skinny_transposed, which it calls)

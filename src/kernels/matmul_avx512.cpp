@@ -130,6 +130,8 @@ void axpy_band(const float* x, int64_t K, const float* w, int64_t ldw, float* y,
     for (int j = 0; j < NV; ++j) _mm512_storeu_ps(y + m * ldy + 16 * j, acc[m][j]);
 }
 
+#include "kernels/skinny_transposed.inc"
+
 // `rows` (1 to 8) rows of x over one 64-column band. Up to 6 rows share a pass over the whole
 // band (24 sums in registers); 7 or 8 (a server's batch, 8 beams) make one pass over each half
 // of it instead: as 6 + 2 rows, the second pass re-read the band for 2 rows' FMAs, and a batch
@@ -158,30 +160,8 @@ void band_rows(int64_t rows, const float* x, int64_t K, const float* w, int64_t 
   }
 }
 
-// Skinny product for f32 stored [K, N]: rows of W are columns of the output, so each thread
-// takes a band of output columns and accumulates x[m, k] · W[k, band] over k in order, for up
-// to 8 rows of x per pass over the band (each output the same bits whatever the rows).
 void skinny_transposed(const WeightView& w, const float* x, int64_t M, float* y) {
-  const int64_t N = w.rows, K = w.cols;
-  constexpr int64_t kBand = 64, kPassRows = 8;
-  parallel_for(0, (N + kBand - 1) / kBand, serial_blocks(kBand * K * M), [&](int64_t band) {
-    const int64_t n0 = band * kBand, width = std::min(kBand, N - n0);
-    if (width == kBand) {
-      for (int64_t m0 = 0; m0 < M; m0 += kPassRows)
-        band_rows(std::min(kPassRows, M - m0), x + m0 * K, K, w.f32 + n0, w.stride, y + m0 * N + n0,
-                  N);
-      return;
-    }
-    for (int64_t m = 0; m < M; ++m) {
-      float acc[kBand] = {};
-      for (int64_t k = 0; k < K; ++k) {
-        const float xv = x[m * K + k];
-        const float* wk = w.f32 + k * w.stride + n0;
-        for (int64_t j = 0; j < width; ++j) acc[j] += xv * wk[j];
-      }
-      std::copy(acc, acc + width, y + m * N + n0);
-    }
-  });
+  skinny_transposed_by(band_rows, w, x, M, y);
 }
 
 // 8 x 32 outputs in 16 registers: per k two loads of W, eight broadcasts of x and sixteen FMAs,
