@@ -75,7 +75,7 @@ void gelu_erf(float* p, int64_t n);
 
 // x · 0.5 · (1 + tanh(beta · (x + 0.044715 · x³))) in place over n values, in the order PyTorch
 // evaluates gelu_new (x³ as (x · x) · x), with the kernels chosen for this CPU: a vector tanh
-// within 2 ulp of std::tanh, computed alike wherever a value sits in the array.
+// within 1.5 ulp of std::tanh, computed alike wherever a value sits in the array.
 void gelu_tanh(float* p, int64_t n, float beta);
 
 }  // namespace ved::nn
