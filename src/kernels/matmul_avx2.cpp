@@ -60,7 +60,7 @@ float hsum(__m256 v) {
 }
 
 // One row of W per call: with 16 registers, two rows for four of x would not fit.
-constexpr int64_t kRowsPerDot = 1;
+constexpr int64_t kRowsPerDot = 1, kDotRows = 4;  // rows of W, of x per call
 
 // out[m * ldo + n] = x[m] · w[n] for MR rows of x and NR rows of W: 16 weights a step, in two
 // sets of 8 sums per output. The last K % 16 products are added one by one.
