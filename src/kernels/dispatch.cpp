@@ -124,8 +124,8 @@ void gelu_erf(float* p, int64_t n) {
   kernels::chosen().gelu(p, n);
 }
 
-void gelu_tanh(float* p, int64_t n, float beta) {
-  kernels::chosen().gelu_tanh(p, n, beta);
+void gelu_tanh(float* p, int64_t n) {
+  kernels::chosen().gelu_tanh(p, n);
 }
 
 }  // namespace nn

@@ -131,32 +131,16 @@ void axpy_band(const float* x, int64_t K, const float* w, int64_t ldw, float* y,
 
 #include "kernels/skinny_transposed.inc"
 
-// Up to 8 rows of x over a 64-column band, as many sums in registers as fit (rows x vectors +
-// vectors of W + a broadcast <= 16).
-void band_rows(int64_t rows, const float* x, int64_t K, const float* w, int64_t ldw, float* y,
-               int64_t ldy) {
-  switch (rows) {
-    case 1:
-      return axpy_band<1, 8>(x, K, w, ldw, y, ldy);
-    case 2:
-      return axpy_band<2, 4>(x, K, w, ldw, y, ldy);
-    case 3:
-      return axpy_band<3, 2>(x, K, w, ldw, y, ldy);
-    case 4:
-      return axpy_band<4, 2>(x, K, w, ldw, y, ldy);
-    case 5:
-      return axpy_band<5, 2>(x, K, w, ldw, y, ldy);
-    case 6:
-      return axpy_band<6, 2>(x, K, w, ldw, y, ldy);
-    case 7:
-      return axpy_band<7, 1>(x, K, w, ldw, y, ldy);
-    default:
-      return axpy_band<8, 1>(x, K, w, ldw, y, ldy);
-  }
-}
-
+// Up to 8 rows of x a pass over a 64-column band, as many sums in registers as fit (rows x
+// vectors + vectors of W + a broadcast <= 16).
 void skinny_transposed(const WeightView& w, const float* x, int64_t M, float* y) {
-  skinny_transposed_by(band_rows, w, x, M, y);
+  const auto band = [](auto rows, const float* xm, int64_t K, const float* wb, int64_t ldw,
+                       float* ym, int64_t ldy) {
+    constexpr int MR = decltype(rows)::value;
+    constexpr int NV = MR == 1 ? 8 : MR == 2 ? 4 : MR <= 6 ? 2 : 1;
+    axpy_band<MR, NV>(xm, K, wb, ldw, ym, ldy);
+  };
+  skinny_transposed_by(band, w, x, M, y);
 }
 
 // (after skinny_transposed, which it calls)

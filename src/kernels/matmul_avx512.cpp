@@ -134,36 +134,22 @@ void axpy_band(const float* x, int64_t K, const float* w, int64_t ldw, float* y,
 
 #include "kernels/skinny_transposed.inc"
 
-// `rows` (1 to 8) rows of x over one 64-column band. Up to 6 rows share a pass over the whole
-// band (24 sums in registers); 7 or 8 (a server's batch, 8 beams) make one pass over each half
-// of it instead: as 6 + 2 rows, the second pass re-read the band for 2 rows' FMAs, and a batch
-// of 8 streamed GPT-2's weights at half the rate of one row.
-void band_rows(int64_t rows, const float* x, int64_t K, const float* w, int64_t ldw, float* y,
-               int64_t ldy) {
-  switch (rows) {
-    case 1:
-      return axpy_band<1, 4>(x, K, w, ldw, y, ldy);
-    case 2:
-      return axpy_band<2, 4>(x, K, w, ldw, y, ldy);
-    case 3:
-      return axpy_band<3, 4>(x, K, w, ldw, y, ldy);
-    case 4:
-      return axpy_band<4, 4>(x, K, w, ldw, y, ldy);
-    case 5:
-      return axpy_band<5, 4>(x, K, w, ldw, y, ldy);
-    case 6:
-      return axpy_band<6, 4>(x, K, w, ldw, y, ldy);
-    case 7:
-      axpy_band<7, 2>(x, K, w, ldw, y, ldy);
-      return axpy_band<7, 2>(x, K, w + 32, ldw, y + 32, ldy);
-    default:
-      axpy_band<8, 2>(x, K, w, ldw, y, ldy);
-      return axpy_band<8, 2>(x, K, w + 32, ldw, y + 32, ldy);
-  }
-}
-
+// Up to 6 rows of x share a pass over a whole 64-column band (24 sums in registers); 7 or 8 (a
+// server's batch, 8 beams) make one pass over each half of it instead: as 6 + 2 rows, the second
+// pass re-read the band for 2 rows' FMAs, and a batch of 8 streamed GPT-2's weights at half the
+// rate of one row.
 void skinny_transposed(const WeightView& w, const float* x, int64_t M, float* y) {
-  skinny_transposed_by(band_rows, w, x, M, y);
+  const auto band = [](auto rows, const float* xm, int64_t K, const float* wb, int64_t ldw,
+                       float* ym, int64_t ldy) {
+    constexpr int MR = decltype(rows)::value;
+    if constexpr (MR <= 6) {
+      axpy_band<MR, 4>(xm, K, wb, ldw, ym, ldy);
+    } else {
+      axpy_band<MR, 2>(xm, K, wb, ldw, ym, ldy);
+      axpy_band<MR, 2>(xm, K, wb + 32, ldw, ym + 32, ldy);
+    }
+  };
+  skinny_transposed_by(band, w, x, M, y);
 }
 
 // 8 x 32 outputs in 16 registers: per k two loads of W, eight broadcasts of x and sixteen FMAs,

@@ -98,11 +98,11 @@ void gelu(float* p, int64_t n) {
   x = x * 0.5f * (1.0f + (x * 0.70710678118654752440f).erf());
 }
 
-void gelu_tanh(float* p, int64_t n, float beta) {
+void gelu_tanh(float* p, int64_t n) {
   // The library's tanh, a value at a time: what PyTorch computes, to its last bit or so.
   for (int64_t i = 0; i < n; ++i) {
     const float x = p[i], cube = x * x * x;
-    p[i] = 0.5f * x * (1.0f + std::tanh(beta * (x + 0.044715f * cube)));
+    p[i] = 0.5f * x * (1.0f + std::tanh(kGeluTanhBeta * (x + 0.044715f * cube)));
   }
 }
 

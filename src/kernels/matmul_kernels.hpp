@@ -16,6 +16,10 @@
 
 namespace ved::nn::kernels {
 
+// gelu_new's math.sqrt(2 / math.pi) and gelu_pytorch_tanh's M_SQRT2 * M_2_SQRTPI * 0.5, both
+// rounded to float by PyTorch: the same float.
+constexpr float kGeluTanhBeta = static_cast<float>(0.7978845608028654);
+
 struct KernelSet {
   const char* name;  // "generic", "avx2", "avx512", "avx512 (bf16, vnni)" (see below)
   void (*multiply)(const WeightView& w, const float* x, int64_t M, float* y);
@@ -28,8 +32,9 @@ struct KernelSet {
                      float eps);
   // x · 0.5 · (1 + erf(x / √2)) in place over n values (ved::nn::gelu_erf).
   void (*gelu)(float* p, int64_t n);
-  // x · 0.5 · (1 + tanh(beta · (x + 0.044715 · x³))) in place over n values (ved::nn::gelu_tanh).
-  void (*gelu_tanh)(float* p, int64_t n, float beta);
+  // x · 0.5 · (1 + tanh(kGeluTanhBeta · (x + 0.044715 · x³))) in place over n values
+  // (ved::nn::gelu_tanh).
+  void (*gelu_tanh)(float* p, int64_t n);
   // One head of softmax(q kᵀ · scale + bias + bias2) v (ved::nn::attend_head).
   void (*attend)(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2);
 };
@@ -46,7 +51,7 @@ void attend_by_products(const KernelSet& set, const AttentionArgs& a, int64_t h,
   void layer_norm(const float* x, float* y, int64_t d, const float* weight, const float* bias, \
                   float eps);                                                                  \
   void gelu(float* p, int64_t n);                                                              \
-  void gelu_tanh(float* p, int64_t n, float beta);
+  void gelu_tanh(float* p, int64_t n);
 
 namespace generic {
 VED_ROW_KERNELS

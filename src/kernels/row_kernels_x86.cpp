@@ -24,7 +24,7 @@
 // polynomials with fused multiply-adds: within a couple of ulp of std::erf. Tails are masked,
 // never scalar, so a value does not depend on its position in a tensor.
 //
-// The tanh GELU (GPT-2's gelu_new): in PyTorch's order, (0.5 · x) · (1 + tanh(beta · (x +
+// The tanh GELU (GPT-2's gelu_new): in PyTorch's order, (0.5 · x) · (1 + tanh(β · (x +
 // 0.044715 · x³))), with the library's tanhf a value at a time it was 2% of vit-gpt2's beam
 // search. Here tanh(u) is u + u³ · P(u²), its Taylor series to u¹⁷ (the first term left out is
 // below 6e-9 · |tanh u|), for |u| < 0.55, and 1 − 2 / (e^{2|u|} + 1) with the sign of u above,
@@ -177,13 +177,13 @@ void gelu(float* p, int64_t n) {
   }
 }
 
-void gelu_tanh(float* p, int64_t n, float beta) {
+void gelu_tanh(float* p, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = tail(n - i);
     const __m512 x = _mm512_maskz_loadu_ps(m, p + i);
     const __m512 cube = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
     const __m512 inner = _mm512_add_ps(x, _mm512_mul_ps(_mm512_set1_ps(kGeluCubic), cube));
-    const __m512 t = tanh16(_mm512_mul_ps(_mm512_set1_ps(beta), inner));
+    const __m512 t = tanh16(_mm512_mul_ps(_mm512_set1_ps(kGeluTanhBeta), inner));
     _mm512_mask_storeu_ps(p + i, m,
                           _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)),
                                         _mm512_add_ps(_mm512_set1_ps(1.0f), t)));
@@ -345,13 +345,13 @@ void gelu(float* p, int64_t n) {
   }
 }
 
-void gelu_tanh(float* p, int64_t n, float beta) {
+void gelu_tanh(float* p, int64_t n) {
   for (int64_t i = 0; i < n; i += 8) {
     const __m256i m = tail_mask(n - i);
     const __m256 x = _mm256_maskload_ps(p + i, m);
     const __m256 cube = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
     const __m256 inner = _mm256_add_ps(x, _mm256_mul_ps(_mm256_set1_ps(kGeluCubic), cube));
-    const __m256 t = tanh8(_mm256_mul_ps(_mm256_set1_ps(beta), inner));
+    const __m256 t = tanh8(_mm256_mul_ps(_mm256_set1_ps(kGeluTanhBeta), inner));
     _mm256_maskstore_ps(p + i, m,
                         _mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)),
                                       _mm256_add_ps(_mm256_set1_ps(1.0f), t)));

@@ -73,10 +73,11 @@ inline Activation activation_from_name(const std::string& name, const std::strin
 // std::erf, computed alike wherever a value sits in the array.
 void gelu_erf(float* p, int64_t n);
 
-// x · 0.5 · (1 + tanh(beta · (x + 0.044715 · x³))) in place over n values, in the order PyTorch
-// evaluates gelu_new (x³ as (x · x) · x), with the kernels chosen for this CPU: a vector tanh
-// within 1.5 ulp of std::tanh, computed alike wherever a value sits in the array.
-void gelu_tanh(float* p, int64_t n, float beta);
+// x · 0.5 · (1 + tanh(√(2/π) · (x + 0.044715 · x³))) in place over n values, in the order
+// PyTorch evaluates gelu_new and gelu_pytorch_tanh (x³ as (x · x) · x; their two spellings of
+// √(2/π) round to the same float), with the kernels chosen for this CPU: a vector tanh within
+// 1.5 ulp of std::tanh, computed alike wherever a value sits in the array.
+void gelu_tanh(float* p, int64_t n);
 
 }  // namespace ved::nn
 
@@ -92,12 +93,8 @@ inline float act_gelu_erf(float x) {
   return x;
 }
 
-// gelu_new's sqrt(2 / pi) and gelu_pytorch_tanh's M_SQRT2 * M_2_SQRTPI * 0.5, both rounded to
-// float by PyTorch: the same float.
-constexpr float kGeluTanhBeta = static_cast<float>(0.7978845608028654);
-
 inline float act_gelu_tanh(float x) {
-  nn::gelu_tanh(&x, 1, kGeluTanhBeta);
+  nn::gelu_tanh(&x, 1);
   return x;
 }
 
@@ -156,7 +153,7 @@ void activate_range(float* p, int64_t n) {
       float* block = p + b * kBlock;
       const int64_t len = std::min(kBlock, n - b * kBlock);
       if constexpr (kTanhGelu)
-        nn::gelu_tanh(block, len, kGeluTanhBeta);
+        nn::gelu_tanh(block, len);
       else
         nn::gelu_erf(block, len);
     });
