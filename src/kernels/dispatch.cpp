@@ -103,8 +103,8 @@ const char* kernel_isa() {
 
 namespace nn {
 
-void multiply(const WeightView& w, const float* x, int64_t M, float* y) {
-  kernels::chosen().multiply(w, x, M, y);
+void multiply(const WeightView& w, const float* x, int64_t M, float* y, const Epilogue& e) {
+  kernels::chosen().multiply(w, x, M, y, e);
 }
 
 void softmax_scores(float* s, int64_t n, float scale, const float* bias, const float* bias2) {

@@ -519,7 +519,7 @@ void pack_panel_bf16(const WeightView& w, int64_t n0, int64_t width, uint32_t* o
 }
 
 // W bf16, or int8 (see above).
-void gemm_bf16(const WeightView& w, const float* x, int64_t M, float* y) {
+void gemm_bf16(const WeightView& w, const float* x, int64_t M, float* y, const Epilogue& e) {
   const int64_t N = w.rows, K = w.cols, K2 = (K + 1) / 2;
   constexpr int64_t MR = kGemmRows, NR = kGemmCols;
   const int64_t panels = (M + MR - 1) / MR;
@@ -570,6 +570,7 @@ void gemm_bf16(const WeightView& w, const float* x, int64_t M, float* y) {
           const int64_t r = (p0 + p) * MR;
           gemm_panel_bf16(xp + p * MR * K2, wp, K2, y + r * N + n0, N, std::min(MR, M - r), width,
                           column_scale);
+          finish(e, y, N, r, std::min(MR, M - r), n0, width);
         }
       }
     });
@@ -695,7 +696,7 @@ void skinny_vnni(const WeightView& w, const float* x, int64_t M, float* y) {
       out[m] = static_cast<float>(dot[m] - corr[m0 + m]) * (sx[m0 + m] * w.scale[n]);
   });
   for (int64_t m = 0; m < M; ++m)
-    if (sx[m] != sx[m]) avx512::multiply(w, x + m * K, 1, y + m * N);
+    if (sx[m] != sx[m]) avx512::multiply(w, x + m * K, 1, y + m * N, {});
 }
 
 }  // namespace
@@ -715,14 +716,18 @@ constexpr int64_t kMaxVnniCols = 65536;
 // the instruction for: few rows, and many with kBf16Gemm); everything else, f32 above all, is
 // the AVX-512 set's own, whose GEMM widens bf16 and int8 weights to f32.
 template <bool kBf16, bool kVnni, bool kBf16Gemm>
-void multiply_reduced(const WeightView& w, const float* x, int64_t M, float* y) {
+void multiply_reduced(const WeightView& w, const float* x, int64_t M, float* y, const Epilogue& e) {
   static_assert(kBf16 || !kBf16Gemm, "the bf16 GEMM needs AVX512-BF16");
   const bool reduced = w.type == WeightType::BF16 || w.type == WeightType::Int8;
-  if (kBf16Gemm && M > kSkinnyRows && reduced) return gemm_bf16(w, x, M, y);
-  if (kBf16 && M <= kSkinnyRows && w.type == WeightType::BF16) return skinny_bf16(w, x, M, y);
-  if (kVnni && M <= kSkinnyRows && w.type == WeightType::Int8 && w.cols <= kMaxVnniCols)
-    return skinny_vnni(w, x, M, y);
-  avx512::multiply(w, x, M, y);
+  if (kBf16Gemm && M > kSkinnyRows && reduced) return gemm_bf16(w, x, M, y, e);
+  if (kBf16 && M <= kSkinnyRows && w.type == WeightType::BF16) {
+    skinny_bf16(w, x, M, y);
+  } else if (kVnni && M <= kSkinnyRows && w.type == WeightType::Int8 && w.cols <= kMaxVnniCols) {
+    skinny_vnni(w, x, M, y);
+  } else {
+    return avx512::multiply(w, x, M, y, e);
+  }
+  finish(e, y, w.rows, 0, M, 0, w.rows);
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ using RowMap = Eigen::Map<RowMajor>;
 
 // Each tile of y is one Eigen product; the tiles, not Eigen, are shared out among the threads,
 // because Eigen's blocking (and so the order of its sums) depends on its thread count.
-void gemm(const WeightView& w, const float* x, int64_t M, float* y) {
+void gemm(const WeightView& w, const float* x, int64_t M, float* y, const Epilogue& e) {
   const int64_t N = w.rows, K = w.cols;
   const int64_t row_tiles = (M + kMaxTileRows - 1) / kMaxTileRows;
   const int64_t tile_rows = (M + row_tiles - 1) / row_tiles;
@@ -49,12 +49,14 @@ void gemm(const WeightView& w, const float* x, int64_t M, float* y) {
                                  .middleRows(n0, nb)
                                  .transpose();
     }
+    finish(e, y, N, m0, mb, n0, nb);
   });
 }
 
-void multiply(const WeightView& w, const float* x, int64_t M, float* y) {
-  if (M > kSkinnyRows) return gemm(w, x, M, y);
+void multiply(const WeightView& w, const float* x, int64_t M, float* y, const Epilogue& e) {
+  if (M > kSkinnyRows) return gemm(w, x, M, y, e);
   skinny(w, x, M, y);
+  finish(e, y, w.rows, 0, M, 0, w.rows);
 }
 
 }  // namespace
@@ -128,7 +130,7 @@ void attend_by_products(const KernelSet& set, const AttentionArgs& a, int64_t h,
   const WeightView k{WeightType::F32, false,   a.tk,    d,          a.k + h * d,
                      nullptr,         nullptr, nullptr, a.kv_stride};
   std::vector<float> scores(static_cast<size_t>(a.tq * a.tk));
-  set.multiply(k, q.data(), a.tq, scores.data());
+  set.multiply(k, q.data(), a.tq, scores.data(), {});
   const int64_t past = a.tk - a.tq;
   for (int64_t i = 0; i < a.tq; ++i) {
     const int64_t visible = a.causal ? std::min(a.tk, past + i + 1) : a.tk;
@@ -139,7 +141,7 @@ void attend_by_products(const KernelSet& set, const AttentionArgs& a, int64_t h,
   }
   const WeightView v{WeightType::F32, true,    d,       a.tk,       a.v + h * d,
                      nullptr,         nullptr, nullptr, a.kv_stride};
-  set.multiply(v, scores.data(), a.tq, q.data());  // q's buffer now holds the head's output
+  set.multiply(v, scores.data(), a.tq, q.data(), {});  // q's buffer now holds the head's output
   for (int64_t i = 0; i < a.tq; ++i)
     std::copy_n(q.data() + i * d, d, a.out + i * a.out_stride + h * d);
 }

@@ -22,7 +22,7 @@ constexpr float kGeluTanhBeta = static_cast<float>(0.7978845608028654);
 
 struct KernelSet {
   const char* name;  // "generic", "avx2", "avx512", "avx512 (bf16, vnni)" (see below)
-  void (*multiply)(const WeightView& w, const float* x, int64_t M, float* y);
+  void (*multiply)(const WeightView& w, const float* x, int64_t M, float* y, const Epilogue& e);
   // One row of attention scores in place: s = s · scale + bias + bias2 (either bias may be null),
   // then softmax(s) over its n entries (ved::nn::softmax_scores).
   void (*softmax)(float* s, int64_t n, float scale, const float* bias, const float* bias2);
@@ -38,6 +38,19 @@ struct KernelSet {
   // One head of softmax(q kᵀ · scale + bias + bias2) v (ved::nn::attend_head).
   void (*attend)(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2);
 };
+
+// The epilogue over the block of y [M, N] from row m0 and column n0, `rows` by `cols`.
+inline void finish(const Epilogue& e, float* y, int64_t N, int64_t m0, int64_t rows, int64_t n0,
+                   int64_t cols) {
+  for (int64_t m = m0; m < m0 + rows; ++m) {
+    float* row = y + m * N + n0;
+    if (e.bias)
+      for (int64_t j = 0; j < cols; ++j) row[j] += e.bias[n0 + j];
+    if (e.activate) e.activate(row, cols);
+    if (e.residual)
+      for (int64_t j = 0; j < cols; ++j) row[j] += e.residual[m * N + n0 + j];
+  }
+}
 
 // One head of attention through a set's own products (k as a weight matrix, then v) and softmax:
 // any shape. The generic set's attention; the AVX2 and AVX-512 sets' for what their kernel

@@ -152,7 +152,7 @@ TEST(Matmul, EveryKernelSetMatchesDoubleReference) {
           SCOPED_TRACE(std::string(set->name) + " type " + weight_type_name(m.type()) + " M " +
                        std::to_string(M) + (m.view().transposed ? " transposed" : ""));
           std::vector<float> y(static_cast<size_t>(M * N));
-          set->multiply(m.view(), x.data(), M, y.data());
+          set->multiply(m.view(), x.data(), M, y.data(), {});
           const std::vector<double> want = reference(m, x, M);
           const std::vector<double> rounding = activation_rounding(set->name, m, x, M);
           for (size_t i = 0; i < y.size(); ++i)
@@ -162,6 +162,90 @@ TEST(Matmul, EveryKernelSetMatchesDoubleReference) {
       }
     }
   }
+}
+
+// The epilogue (bias per column, then an activation over each row's run of columns, then a
+// residual) on every kernel set gives the same bits as the plain product followed by the same
+// steps over the whole of y, value by value: skinny and GEMM shapes (M = 9 and 50 leave partial
+// panels, N = 130 a narrow band), both layouts, bf16 and int8; the vector erf GELU, a scalar
+// activation, and each part alone.
+TEST(Matmul, EpilogueIsBiasActivationResidualOnEveryKernelSet) {
+  using ved::nn::Activation;
+  const int64_t N = 130, K = 37;
+  const Tensor<float> w = random_tensor({N, K}, 31), bias = random_tensor({N}, 32);
+  Tensor<float> wt({K, N});
+  wt.matrix() = w.matrix().transpose();
+  const WeightMatrix plain(w), transposed(wt, true);
+  struct Case {
+    const float* bias;
+    Activation act;
+    bool residual;
+  };
+  const Case cases[] = {{bias.data(), Activation::Gelu, false},
+                        {bias.data(), Activation::Silu, true},
+                        {bias.data(), Activation::Linear, false},
+                        {nullptr, Activation::GeluNew, false},
+                        {nullptr, Activation::Linear, true}};
+  for (const WeightMatrix& m :
+       {plain, transposed, plain.converted(WeightType::BF16), plain.converted(WeightType::Int8)}) {
+    for (int64_t M : {1, 4, 8, 9, 50}) {
+      const Tensor<float> x = random_tensor({M, K}, 33 + M), r = random_tensor({M, N}, 34 + M);
+      for (const auto* set : ved::nn::kernels::runnable_kernels()) {
+        for (const Case& c : cases) {
+          SCOPED_TRACE(std::string(set->name) + " type " + weight_type_name(m.type()) + " M " +
+                       std::to_string(M) + (m.view().transposed ? " transposed" : "") +
+                       " activation " + std::to_string(static_cast<int>(c.act)) +
+                       (c.bias ? " with bias" : "") + (c.residual ? " with residual" : ""));
+          std::vector<float> want(static_cast<size_t>(M * N)), got(want.size());
+          set->multiply(m.view(), x.data(), M, want.data(), {});
+          for (int64_t i = 0; i < M * N; ++i) {
+            float& v = want[size_t(i)];
+            if (c.bias) v += c.bias[i % N];
+            v = ved::nn::activate(c.act, v);
+            if (c.residual) v += r.data()[i];
+          }
+          set->multiply(m.view(), x.data(), M, got.data(),
+                        {c.bias, ved::nn::activation_span(c.act), c.residual ? r.data() : nullptr});
+          for (size_t i = 0; i < got.size(); ++i)
+            ASSERT_EQ(std::memcmp(&got[i], &want[i], sizeof(float)), 0)
+                << "element " << i << ": " << got[i] << " vs " << want[i];
+        }
+      }
+    }
+  }
+}
+
+// Linear::forward with an activation, act(x Wᵀ + b), and forward_residual, x Wᵀ + b + r,
+// against a double-precision reference; a residual of the wrong shape is refused.
+TEST(Matmul, LinearForwardWithActivationOrResidual) {
+  const int64_t N = 45, K = 20, M = 30;
+  const Tensor<float> w = random_tensor({N, K}, 41), b = random_tensor({N}, 42),
+                      x = random_tensor({M, K}, 43), r = random_tensor({M, N}, 44);
+  const ved::nn::Linear linear(WeightMatrix(w), b);
+  const Tensor<float> y = linear.forward(x, ved::nn::Activation::Relu);
+  const Tensor<float> z = linear.forward_residual(x, r);
+  ASSERT_EQ(y.shape(), (ved::Shape{M, N}));
+  ASSERT_EQ(z.shape(), (ved::Shape{M, N}));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double s = b.data()[n];
+      for (int64_t k = 0; k < K; ++k) s += double(x.data()[m * K + k]) * w.data()[n * K + k];
+      const double tol = 1e-4 * (1 + std::fabs(s));
+      ASSERT_NEAR(y.data()[m * N + n], std::max(s, 0.0), tol) << "row " << m << " column " << n;
+      ASSERT_NEAR(z.data()[m * N + n], s + r.data()[m * N + n], tol)
+          << "row " << m << " column " << n;
+    }
+  EXPECT_THROW(
+      {
+        try {
+          linear.forward_residual(x, random_tensor({M, N + 1}, 45));
+        } catch (const ved::InvalidArgument& e) {
+          EXPECT_NE(std::string(e.what()).find("residual has shape [30, 46]"), std::string::npos)
+              << e.what();
+          throw;
+        }
+      },
+      ved::InvalidArgument);
 }
 
 // On a CPU with AVX512-BF16 the GEMMs of bf16 and int8 weights run on vdpbf16ps or widened to
@@ -202,7 +286,7 @@ TEST(Matmul, StridedViewsOnEveryKernelSet) {
                                     nullptr,
                                     transposed ? N + pad : K + pad};
         std::vector<float> y(static_cast<size_t>(M * N));
-        set->multiply(w, x.data(), M, y.data());
+        set->multiply(w, x.data(), M, y.data(), {});
         for (int64_t m = 0; m < M; ++m)
           for (int64_t n = 0; n < N; ++n) {
             double s = 0;
@@ -316,7 +400,7 @@ TEST(Matmul, EveryKernelSetRowsIndependentOfBatchAndThreads) {
       const auto product = [&](int64_t row0, int64_t M, int threads) {
         ved::set_num_threads(threads);
         std::vector<float> y(static_cast<size_t>(M * N));
-        set->multiply(m.view(), x.data() + row0 * K, M, y.data());
+        set->multiply(m.view(), x.data() + row0 * K, M, y.data(), {});
         ved::set_num_threads(0);
         return y;
       };
@@ -348,10 +432,10 @@ TEST(Matmul, NonFiniteRowStaysNonFiniteOnEveryKernelSet) {
       for (const auto* set : ved::nn::kernels::runnable_kernels()) {
         SCOPED_TRACE(std::string(set->name) + " type " + weight_type_name(m.type()));
         std::vector<float> y(3 * N), alone(N);
-        set->multiply(m.view(), x.data(), 3, y.data());
+        set->multiply(m.view(), x.data(), 3, y.data(), {});
         for (int64_t n = 0; n < N; ++n) EXPECT_FALSE(std::isfinite(y[size_t(N + n)])) << n;
         for (int64_t r : {0, 2}) {
-          set->multiply(m.view(), x.data() + r * K, 1, alone.data());
+          set->multiply(m.view(), x.data() + r * K, 1, alone.data(), {});
           EXPECT_TRUE(std::equal(alone.begin(), alone.end(), y.begin() + r * N)) << "row " << r;
         }
       }

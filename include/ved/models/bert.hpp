@@ -166,9 +166,7 @@ struct BertLayer {
         attention.output.forward(heads.self_attention(cache, sa.query, sa.key, sa.value, h), h);
     x = crossattention.output.forward(heads.cross_attention(cache, crossattention.self.query, x),
                                       x);
-    Tensor<float> inter = intermediate.forward(x);
-    nn::activate_inplace(act, inter);
-    return output.forward(inter, x);
+    return output.forward(intermediate.forward(x, act), x);
   }
 };
 
@@ -200,9 +198,7 @@ struct BertLMPredictionHead {
   }
 
   Tensor<float> forward(const Tensor<float>& h) const {
-    Tensor<float> x = dense.forward(h);
-    nn::activate_inplace(act, x);
-    return decoder.forward(layer_norm.forward(x));
+    return decoder.forward(layer_norm.forward(dense.forward(h, act)));
   }
 };
 

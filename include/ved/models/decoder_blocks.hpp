@@ -69,9 +69,7 @@ struct AttentionHeads {
 // out(act(in(x))): BERT's intermediate.dense/output.dense, the BART family's fc1/fc2.
 inline Tensor<float> feed_forward(const nn::Linear& in, nn::Activation act, const nn::Linear& out,
                                   const Tensor<float>& x) {
-  Tensor<float> h = in.forward(x);
-  nn::activate_inplace(act, h);
-  return out.forward(h);
+  return out.forward(in.forward(x, act));
 }
 
 // transformers' create_position_ids_from_input_ids (fairseq's make_positions), used by RoBERTa

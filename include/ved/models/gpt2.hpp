@@ -75,9 +75,7 @@ struct GPT2MLP {
   nn::Activation act = nn::Activation::GeluNew;
 
   Tensor<float> forward(const Tensor<float>& x) const {
-    Tensor<float> h = c_fc.forward(x);
-    nn::activate_inplace(act, h);
-    return c_proj.forward(h);
+    return c_proj.forward(c_fc.forward(x, act));
   }
 };
 

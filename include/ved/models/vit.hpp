@@ -214,13 +214,17 @@ struct ViTLayer {
 
   Tensor<float> forward(const Tensor<float>& hidden, const float* bias = nullptr,
                         const float* bias2 = nullptr) const {
-    Tensor<float> h =
-        attention_output.forward(attention.forward(layernorm_before.forward(hidden), bias, bias2));
-    auto hm = h.matrix();
-    if (!lambda_1.empty())
+    const Tensor<float> a = attention.forward(layernorm_before.forward(hidden), bias, bias2);
+    Tensor<float> h;
+    if (lambda_1.empty()) {
+      h = attention_output.forward_residual(a, hidden);
+    } else {
+      h = attention_output.forward(a);
+      auto hm = h.matrix();
       hm.array().rowwise() *=
           Eigen::Map<const Eigen::Array<float, 1, Eigen::Dynamic>>(lambda_1.data(), h.dim(-1));
-    hm += hidden.matrix();
+      hm += hidden.matrix();
+    }
     return nn::residual_feed_forward(h, layernorm_after, mlp, lambda_2);
   }
 };

@@ -143,22 +143,16 @@ inline float activate_one(float x) {
   }
 }
 
+// n values in place on the calling thread: the encoders' and GPT-2's GELUs on the vector
+// kernels, the others a value at a time.
 template <nn::Activation A>
-void activate_range(float* p, int64_t n) {
-  constexpr bool kTanhGelu = A == nn::Activation::GeluNew || A == nn::Activation::GeluTanh;
-  if constexpr (A == nn::Activation::Gelu || kTanhGelu) {
-    // The encoders' and GPT-2's activations, on the vector kernels, in blocks.
-    constexpr int64_t kBlock = 4096;
-    parallel_for(0, (n + kBlock - 1) / kBlock, 1, [&](int64_t b) {
-      float* block = p + b * kBlock;
-      const int64_t len = std::min(kBlock, n - b * kBlock);
-      if constexpr (kTanhGelu)
-        nn::gelu_tanh(block, len);
-      else
-        nn::gelu_erf(block, len);
-    });
+void activate_span(float* p, int64_t n) {
+  if constexpr (A == nn::Activation::Gelu) {
+    nn::gelu_erf(p, n);
+  } else if constexpr (A == nn::Activation::GeluNew || A == nn::Activation::GeluTanh) {
+    nn::gelu_tanh(p, n);
   } else {
-    parallel_for(0, n, 1 << 14, [&](int64_t i) { p[i] = activate_one<A>(p[i]); });
+    for (int64_t i = 0; i < n; ++i) p[i] = activate_one<A>(p[i]);
   }
 }
 
@@ -166,13 +160,13 @@ void activate_range(float* p, int64_t n) {
 
 namespace ved::nn {
 
-// One value; for tests and scalar code. Tensors go through activate_inplace, which dispatches
-// once per call rather than once per element.
-inline float activate(Activation a, float x) {
+// The activation as a product's epilogue runs it (nn::Epilogue::activate): in place over a run
+// of values, on the calling thread. nullptr for "linear", which changes nothing.
+inline void (*activation_span(Activation a))(float*, int64_t) {
   switch (a) {
 #define VED_ACT_CASE(A) \
   case Activation::A:   \
-    return detail::activate_one<Activation::A>(x);
+    return detail::activate_span<Activation::A>;
     VED_ACT_CASE(Gelu)
     VED_ACT_CASE(GeluNew)
     VED_ACT_CASE(GeluFast)
@@ -185,43 +179,31 @@ inline float activate(Activation a, float x) {
     VED_ACT_CASE(Gelu10)
     VED_ACT_CASE(Laplace)
     VED_ACT_CASE(LeakyRelu)
-    VED_ACT_CASE(Linear)
     VED_ACT_CASE(Mish)
     VED_ACT_CASE(Relu2)
     VED_ACT_CASE(Relu6)
     VED_ACT_CASE(Sigmoid)
 #undef VED_ACT_CASE
+    case Activation::Linear:
+      return nullptr;
   }
+  return nullptr;
+}
+
+// One value; for tests and scalar code.
+inline float activate(Activation a, float x) {
+  if (const auto span = activation_span(a)) span(&x, 1);
   return x;
 }
 
 inline void activate_inplace(Activation a, Tensor<float>& t) {
+  const auto span = activation_span(a);
+  if (!span) return;
   float* p = t.data();
   const int64_t n = t.numel();
-  switch (a) {
-#define VED_ACT_CASE(A)                          \
-  case Activation::A:                            \
-    detail::activate_range<Activation::A>(p, n); \
-    return;
-    VED_ACT_CASE(Gelu)
-    VED_ACT_CASE(GeluNew)
-    VED_ACT_CASE(GeluFast)
-    VED_ACT_CASE(QuickGelu)
-    VED_ACT_CASE(Relu)
-    VED_ACT_CASE(Silu)
-    VED_ACT_CASE(Tanh)
-    VED_ACT_CASE(GeluPython)
-    VED_ACT_CASE(GeluTanh)
-    VED_ACT_CASE(Gelu10)
-    VED_ACT_CASE(Laplace)
-    VED_ACT_CASE(LeakyRelu)
-    VED_ACT_CASE(Linear)
-    VED_ACT_CASE(Mish)
-    VED_ACT_CASE(Relu2)
-    VED_ACT_CASE(Relu6)
-    VED_ACT_CASE(Sigmoid)
-#undef VED_ACT_CASE
-  }
+  constexpr int64_t kBlock = 4096;
+  parallel_for(0, (n + kBlock - 1) / kBlock, 1,
+               [&](int64_t b) { span(p + b * kBlock, std::min(kBlock, n - b * kBlock)); });
 }
 
 }  // namespace ved::nn

@@ -24,12 +24,6 @@ struct FeedForward {
     return FeedForward{Linear::load(intermediate_dense, dim, inner),
                        Linear::load(output_dense, inner, dim), act};
   }
-
-  Tensor<float> forward(const Tensor<float>& x) const {
-    Tensor<float> h = intermediate.forward(x);
-    activate_inplace(act, h);
-    return output.forward(h);
-  }
 };
 
 // x + layer_scale ⊙ ffn(norm(x)) for x [..., dim] into `out` (x.numel() floats, which may be
@@ -48,10 +42,20 @@ inline void residual_feed_forward(const Tensor<float>& x, const LayerNorm& norm,
   for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
     const int64_t r1 = std::min(rows, r0 + chunk_rows);
     const Tensor<float> xs = flat.slice(r0, r1);
-    Tensor<float> y = ffn.forward(norm.forward(xs));
-    auto ym = y.matrix();
-    if (!layer_scale.empty()) ym.array().rowwise() *= scale;
-    om.middleRows(r0, r1 - r0) = ym + xs.matrix();
+    const Tensor<float> h = ffn.intermediate.forward(norm.forward(xs), ffn.act);
+    if (layer_scale.empty() && out != x.data()) {
+      // The residual added by the product's epilogue, straight into `out`.
+      ffn.output.forward(h.data(), r1 - r0, out + r0 * dim, Activation::Linear, xs.data());
+    } else if (layer_scale.empty()) {
+      // In place: the product would overwrite the residual before its epilogue read it.
+      const Tensor<float> y = ffn.output.forward_residual(h, xs);
+      std::copy(y.begin(), y.end(), out + r0 * dim);
+    } else {
+      Tensor<float> y = ffn.output.forward(h);
+      auto ym = y.matrix();
+      ym.array().rowwise() *= scale;
+      om.middleRows(r0, r1 - r0) = ym + xs.matrix();
+    }
   }
 }
 

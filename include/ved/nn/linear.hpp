@@ -1,6 +1,7 @@
 #pragma once
 
 #include "ved/io/checkpoint.hpp"
+#include "ved/nn/activations.hpp"
 #include "ved/nn/matmul.hpp"
 #include "ved/tensor.hpp"
 
@@ -57,28 +58,42 @@ class Linear {
   const WeightMatrix& weight() const { return weight_; }
   const Tensor<float>& bias() const { return bias_; }
 
-  Tensor<float> forward(const Tensor<float>& x) const {
+  // y = act(x Wᵀ + b), the bias and activation run by the product's epilogue.
+  Tensor<float> forward(const Tensor<float>& x, Activation act = Activation::Linear) const {
+    Tensor<float> y = output_for(x);
+    forward(x.data(), x.numel() / in_features(), y.data(), act);
+    return y;
+  }
+
+  // y = x Wᵀ + b + residual (a residual connection; residual shaped as y), added by the epilogue.
+  Tensor<float> forward_residual(const Tensor<float>& x, const Tensor<float>& residual) const {
+    Tensor<float> y = output_for(x);
+    if (residual.shape() != y.shape())
+      throw InvalidArgument("Linear: residual has shape " + shape_str(residual.shape()) +
+                            ", the output " + shape_str(y.shape()));
+    forward(x.data(), x.numel() / in_features(), y.data(), Activation::Linear, residual.data());
+    return y;
+  }
+
+  // y [rows, out] = act(x [rows, in] Wᵀ + b) + residual [rows, out] (if given; it must not
+  // overlap y), into memory the caller owns.
+  void forward(const float* x, int64_t rows, float* y, Activation act = Activation::Linear,
+               const float* residual = nullptr) const {
+    weight_.multiply(x, rows, y,
+                     {bias_.empty() ? nullptr : bias_.data(), activation_span(act), residual});
+  }
+
+ private:
+  Tensor<float> output_for(const Tensor<float>& x) const {
     if (x.ndim() == 0 || x.dim(-1) != in_features())
       throw InvalidArgument("Linear: input has " +
                             std::to_string(x.ndim() ? x.dim(-1) : int64_t{0}) +
                             " features, expected " + std::to_string(in_features()));
     Shape shape = x.shape();
     shape.back() = out_features();
-    Tensor<float> y = Tensor<float>::uninitialized(std::move(shape));
-    forward(x.data(), x.numel() / in_features(), y.data());
-    return y;
+    return Tensor<float>::uninitialized(std::move(shape));
   }
 
-  // y [rows, out] = x [rows, in] Wᵀ + b, into memory the caller owns.
-  void forward(const float* x, int64_t rows, float* y) const {
-    weight_.multiply(x, rows, y);
-    if (!bias_.empty())
-      Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-          y, rows, out_features())
-          .rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias_.data(), out_features());
-  }
-
- private:
   WeightMatrix weight_;
   Tensor<float> bias_;  // [out], empty when the layer has none
 };
