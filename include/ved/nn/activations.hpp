@@ -196,6 +196,8 @@ inline float activate(Activation a, float x) {
   return x;
 }
 
+// Over a whole tensor in place, in blocks shared among the threads (a product's epilogue, where
+// one precedes it, saves this pass).
 inline void activate_inplace(Activation a, Tensor<float>& t) {
   const auto span = activation_span(a);
   if (!span) return;
