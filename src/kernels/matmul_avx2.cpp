@@ -151,7 +151,7 @@ void skinny_transposed(const WeightView& w, const float* x, int64_t M, float* y)
 constexpr int64_t kGemmRows = 6, kGemmCols = 16;
 
 void gemm_panel(const float* x, int64_t K, const float* wp, float* y, int64_t ldy, int64_t rows,
-                int64_t cols) {
+                int64_t cols, const float* bias, const float* residual) {
   const float* xr[kGemmRows];  // rows past `rows` repeat the last: computed, never stored
   for (int m = 0; m < kGemmRows; ++m) xr[m] = x + std::min<int64_t>(m, rows - 1) * K;
   __m256 acc[kGemmRows][2];
@@ -174,7 +174,15 @@ void gemm_panel(const float* x, int64_t K, const float* wp, float* y, int64_t ld
     _mm256_store_ps(tile[m], acc[m][0]);
     _mm256_store_ps(tile[m] + 8, acc[m][1]);
   }
-  for (int64_t m = 0; m < rows; ++m) std::copy_n(tile[m], cols, y + m * ldy);
+  for (int64_t m = 0; m < rows; ++m) {
+    float* out = y + m * ldy;
+    for (int64_t j = 0; j < cols; ++j) {
+      float v = tile[m][j];
+      if (bias) v += bias[j];
+      if (residual) v += residual[m * ldy + j];
+      out[j] = v;
+    }
+  }
 }
 
 #include "kernels/gemm_pack.inc"

@@ -157,7 +157,7 @@ void skinny_transposed(const WeightView& w, const float* x, int64_t M, float* y)
 constexpr int64_t kGemmRows = 8, kGemmCols = 32;
 
 void gemm_panel(const float* x, int64_t K, const float* wp, float* y, int64_t ldy, int64_t rows,
-                int64_t cols) {
+                int64_t cols, const float* bias, const float* residual) {
   const float* xr[kGemmRows];  // rows past `rows` repeat the last: computed, never stored
   for (int m = 0; m < kGemmRows; ++m) xr[m] = x + std::min<int64_t>(m, rows - 1) * K;
   __m512 acc[kGemmRows][2];
@@ -176,7 +176,15 @@ void gemm_panel(const float* x, int64_t K, const float* wp, float* y, int64_t ld
   const __mmask16 hi = cols >= 32  ? __mmask16(0xFFFF)
                        : cols > 16 ? __mmask16((1u << (cols - 16)) - 1u)
                                    : __mmask16(0);
+  if (bias) {
+    const __m512 b0 = _mm512_maskz_loadu_ps(lo, bias), b1 = _mm512_maskz_loadu_ps(hi, bias + 16);
+    for (auto& row : acc) row[0] = _mm512_add_ps(row[0], b0), row[1] = _mm512_add_ps(row[1], b1);
+  }
   for (int64_t m = 0; m < rows; ++m) {
+    if (residual) {
+      acc[m][0] = _mm512_add_ps(acc[m][0], _mm512_maskz_loadu_ps(lo, residual + m * ldy));
+      acc[m][1] = _mm512_add_ps(acc[m][1], _mm512_maskz_loadu_ps(hi, residual + m * ldy + 16));
+    }
     _mm512_mask_storeu_ps(y + m * ldy, lo, acc[m][0]);
     _mm512_mask_storeu_ps(y + m * ldy + 16, hi, acc[m][1]);
   }

@@ -181,11 +181,10 @@ TEST(Matmul, EpilogueIsBiasActivationResidualOnEveryKernelSet) {
     Activation act;
     bool residual;
   };
-  const Case cases[] = {{bias.data(), Activation::Gelu, false},
-                        {bias.data(), Activation::Silu, true},
-                        {bias.data(), Activation::Linear, false},
-                        {nullptr, Activation::GeluNew, false},
-                        {nullptr, Activation::Linear, true}};
+  const Case cases[] = {
+      {bias.data(), Activation::Gelu, false},   {bias.data(), Activation::Silu, true},
+      {bias.data(), Activation::Linear, false}, {bias.data(), Activation::Linear, true},
+      {nullptr, Activation::GeluNew, false},    {nullptr, Activation::Linear, true}};
   for (const WeightMatrix& m :
        {plain, transposed, plain.converted(WeightType::BF16), plain.converted(WeightType::Int8)}) {
     for (int64_t M : {1, 4, 8, 9, 50}) {
