@@ -156,22 +156,13 @@ void skinny_transposed(const WeightView& w, const float* x, int64_t M, float* y)
 // so the FMA units, not the loads, set the pace.
 constexpr int64_t kGemmRows = 8, kGemmCols = 32;
 
-void gemm_panel(const float* x, int64_t K, const float* wp, float* y, int64_t ldy, int64_t rows,
-                int64_t cols, const float* bias, const float* residual) {
-  const float* xr[kGemmRows];  // rows past `rows` repeat the last: computed, never stored
-  for (int m = 0; m < kGemmRows; ++m) xr[m] = x + std::min<int64_t>(m, rows - 1) * K;
-  __m512 acc[kGemmRows][2];
-  for (auto& row : acc) row[0] = row[1] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; ++k) {
-    const __m512 w0 = _mm512_load_ps(wp + k * kGemmCols),
-                 w1 = _mm512_load_ps(wp + k * kGemmCols + 16);
-#pragma GCC unroll 16
-    for (int m = 0; m < kGemmRows; ++m) {
-      const __m512 xv = _mm512_set1_ps(xr[m][k]);
-      acc[m][0] = _mm512_fmadd_ps(xv, w0, acc[m][0]);
-      acc[m][1] = _mm512_fmadd_ps(xv, w1, acc[m][1]);
-    }
-  }
+// Stores the first `rows` x `cols` of a kernel's block of sums to y, adding bias[j] and then
+// residual[m * ldy + j] (either may be null) in registers first: added to y in memory, each load
+// waited for the masked store just made to the same place (see gemm_packed.inc). Inlined
+// always: called, the sums went through memory (GCC 12 would not inline it into either kernel).
+__attribute__((always_inline)) inline void store_tile(__m512 (&acc)[kGemmRows][2], float* y,
+                                                      int64_t ldy, int64_t rows, int64_t cols,
+                                                      const float* bias, const float* residual) {
   const __mmask16 lo = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1u);
   const __mmask16 hi = cols >= 32  ? __mmask16(0xFFFF)
                        : cols > 16 ? __mmask16((1u << (cols - 16)) - 1u)
@@ -188,6 +179,25 @@ void gemm_panel(const float* x, int64_t K, const float* wp, float* y, int64_t ld
     _mm512_mask_storeu_ps(y + m * ldy, lo, acc[m][0]);
     _mm512_mask_storeu_ps(y + m * ldy + 16, hi, acc[m][1]);
   }
+}
+
+void gemm_panel(const float* x, int64_t K, const float* wp, float* y, int64_t ldy, int64_t rows,
+                int64_t cols, const float* bias, const float* residual) {
+  const float* xr[kGemmRows];  // rows past `rows` repeat the last: computed, never stored
+  for (int m = 0; m < kGemmRows; ++m) xr[m] = x + std::min<int64_t>(m, rows - 1) * K;
+  __m512 acc[kGemmRows][2];
+  for (auto& row : acc) row[0] = row[1] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const __m512 w0 = _mm512_load_ps(wp + k * kGemmCols),
+                 w1 = _mm512_load_ps(wp + k * kGemmCols + 16);
+#pragma GCC unroll 16
+    for (int m = 0; m < kGemmRows; ++m) {
+      const __m512 xv = _mm512_set1_ps(xr[m][k]);
+      acc[m][0] = _mm512_fmadd_ps(xv, w0, acc[m][0]);
+      acc[m][1] = _mm512_fmadd_ps(xv, w1, acc[m][1]);
+    }
+  }
+  store_tile(acc, y, ldy, rows, cols, bias, residual);
 }
 
 // out[i * ldo + j] = in[j * ldi + i] for a 16 x 16 block, in registers.
@@ -444,9 +454,10 @@ uint32_t i8_pair(const int8_t* row, int64_t K, int64_t q) {
 
 // 8 x 32 outputs in 16 registers, per pair of k two loads of W, eight broadcasts of x pairs and
 // sixteen vdpbf16ps (as gemm_panel, two k at a time). `scale`: the 32 columns' int8 scales, or
-// null for bf16 W.
+// null for bf16 W; then bias and residual as gemm_panel adds them.
 void gemm_panel_bf16(const uint32_t* xp, const uint32_t* wp, int64_t K2, float* y, int64_t ldy,
-                     int64_t rows, int64_t cols, const float* scale) {
+                     int64_t rows, int64_t cols, const float* scale, const float* bias,
+                     const float* residual) {
   __m512 acc[kGemmRows][2];
   for (auto& row : acc) row[0] = row[1] = _mm512_setzero_ps();
   for (int64_t q = 0; q < K2; ++q) {
@@ -460,10 +471,6 @@ void gemm_panel_bf16(const uint32_t* xp, const uint32_t* wp, int64_t K2, float* 
       acc[m][1] = _mm512_dpbf16_ps(acc[m][1], xv, w1);
     }
   }
-  const __mmask16 lo = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1u);
-  const __mmask16 hi = cols >= 32  ? __mmask16(0xFFFF)
-                       : cols > 16 ? __mmask16((1u << (cols - 16)) - 1u)
-                                   : __mmask16(0);
   if (scale) {
     const __m512 s0 = _mm512_loadu_ps(scale), s1 = _mm512_loadu_ps(scale + 16);
     for (int64_t m = 0; m < rows; ++m) {
@@ -471,9 +478,36 @@ void gemm_panel_bf16(const uint32_t* xp, const uint32_t* wp, int64_t K2, float* 
       acc[m][1] = _mm512_mul_ps(acc[m][1], s1);
     }
   }
-  for (int64_t m = 0; m < rows; ++m) {
-    _mm512_mask_storeu_ps(y + m * ldy, lo, acc[m][0]);
-    _mm512_mask_storeu_ps(y + m * ldy + 16, hi, acc[m][1]);
+  store_tile(acc, y, ldy, rows, cols, bias, residual);
+}
+
+// A panel of x for gemm_panel_bf16: out[q * kGemmRows + m] = bf16_pair(row m, q), rounded as
+// to_bf16 rounds, zero for rows m >= `rows`. 16 pairs of each row at a time (one vcvtne2ps2bf16
+// per 32 floats), transposed in registers: through a bf16 copy of each row and a store per pair,
+// packing x took 5% of trocr-small's bf16 encoder on an AMD EPYC VM, a tenth of its products.
+void pack_x_bf16(const float* x, int64_t K, int64_t rows, uint32_t* out) {
+  const int64_t K2 = (K + 1) / 2;
+  alignas(64) uint32_t block[16 * 16] = {};  // rows m, 16 pairs each; rows 8-15 stay zero
+  alignas(64) uint32_t pairs[16 * 16];       // its transpose: 16 pairs' rows m
+  for (int64_t q0 = 0; q0 < K2; q0 += 16) {
+    const int64_t k0 = 2 * q0, left = std::min<int64_t>(32, K - k0);
+    const __mmask16 lo = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+    const __mmask16 hi = left >= 32  ? __mmask16(0xFFFF)
+                         : left > 16 ? __mmask16((1u << (left - 16)) - 1u)
+                                     : __mmask16(0);
+    for (int64_t m = 0; m < kGemmRows; ++m) {
+      __m512i v = _mm512_setzero_si512();
+      if (m < rows) {
+        const float* xm = x + m * K + k0;
+        v = as_bytes(
+            _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, xm + 16), _mm512_maskz_loadu_ps(lo, xm)));
+      }
+      _mm512_store_si512(block + 16 * m, v);
+    }
+    transpose16(reinterpret_cast<const float*>(block), 16, reinterpret_cast<float*>(pairs), 16);
+    for (int64_t q = 0; q < std::min<int64_t>(16, K2 - q0); ++q)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + (q0 + q) * kGemmRows),
+                          _mm256_load_si256(reinterpret_cast<const __m256i*>(pairs + 16 * q)));
   }
 }
 
@@ -534,6 +568,8 @@ void gemm_bf16(const WeightView& w, const float* x, int64_t M, float* y, const E
   const int64_t row_tiles = (panels * MR + kMaxTileRows - 1) / kMaxTileRows;
   const int64_t tile_panels = (panels + row_tiles - 1) / row_tiles;
   const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
+  const bool in_kernel = e.residual && !e.activate;  // as in gemm()
+  const Epilogue rest{nullptr, e.activate, in_kernel ? nullptr : e.residual};
   // x is packed (as bf16 pairs) a group of row tiles at a time, so that the copy stays a few MiB
   // however tall x is (Donut's first stage has 300k tokens); a group still holds enough tiles for
   // every thread.
@@ -544,17 +580,8 @@ void gemm_bf16(const WeightView& w, const float* x, int64_t M, float* y, const E
     uint32_t* xp = reinterpret_cast<uint32_t*>(
         scratch(2, std::min(panels, group_tiles * tile_panels) * MR * K2));
     parallel_for(0, group_panels, 0, [&](int64_t p) {
-      uint32_t* out = xp + p * MR * K2;
-      uint16_t* row = reduced_scratch<uint16_t>(2 * K2);
-      for (int64_t m = 0; m < MR; ++m) {
-        const int64_t r = (p0 + p) * MR + m;
-        if (r < M) {
-          to_bf16(x + r * K, K, row);
-          for (int64_t q = 0; q < K2; ++q) out[q * MR + m] = bf16_pair(row, K, q);
-        } else {
-          for (int64_t q = 0; q < K2; ++q) out[q * MR + m] = 0;
-        }
-      }
+      const int64_t r = (p0 + p) * MR;
+      pack_x_bf16(x + r * K, K, std::min(MR, M - r), xp + p * MR * K2);
     });
     const int64_t tiles = (group_panels + tile_panels - 1) / tile_panels * col_tiles;
     parallel_for(0, tiles, 0, [&](int64_t tile) {
@@ -575,10 +602,11 @@ void gemm_bf16(const WeightView& w, const float* x, int64_t M, float* y, const E
         }
         const float* column_scale = w.type == WeightType::Int8 ? scale : nullptr;
         for (int64_t p = first; p < last; ++p) {
-          const int64_t r = (p0 + p) * MR;
-          gemm_panel_bf16(xp + p * MR * K2, wp, K2, y + r * N + n0, N, std::min(MR, M - r), width,
-                          column_scale);
-          finish(e, y, N, r, std::min(MR, M - r), n0, width);
+          const int64_t r = (p0 + p) * MR, rows = std::min(MR, M - r);
+          gemm_panel_bf16(xp + p * MR * K2, wp, K2, y + r * N + n0, N, rows, width, column_scale,
+                          e.bias ? e.bias + n0 : nullptr,
+                          in_kernel ? e.residual + r * N + n0 : nullptr);
+          if (rest.activate) finish(rest, y, N, r, rows, n0, width);
         }
       }
     });
