@@ -34,6 +34,12 @@ namespace ved::nn::kernels {
 namespace avx512 {
 namespace {
 
+// The first n of 16 lanes: all for n >= 16, none for n <= 0. Blocks of 32 floats, held in two
+// vectors, take first_lanes(n) and first_lanes(n - 16).
+inline __mmask16 first_lanes(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
+}
+
 // Loads 16 consecutive weights of a row as f32; `tail` loads the first `mask` lanes only;
 // `prefetch(off)` asks for weight off's line.
 struct LoadF32 {
@@ -92,7 +98,7 @@ void dot_rows(const float* x, int64_t K, const Load* w, float* out, int64_t ldo)
     }
   }
   if (k < K) {
-    const __mmask16 mask = static_cast<__mmask16>((1u << (K - k)) - 1u);
+    const __mmask16 mask = first_lanes(K - k);
     __m512 wv[NR];
     for (int n = 0; n < NR; ++n) wv[n] = w[n].tail(k, mask);
     for (int m = 0; m < MR; ++m) {
@@ -163,10 +169,7 @@ constexpr int64_t kGemmRows = 8, kGemmCols = 32;
 __attribute__((always_inline)) inline void store_tile(__m512 (&acc)[kGemmRows][2], float* y,
                                                       int64_t ldy, int64_t rows, int64_t cols,
                                                       const float* bias, const float* residual) {
-  const __mmask16 lo = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1u);
-  const __mmask16 hi = cols >= 32  ? __mmask16(0xFFFF)
-                       : cols > 16 ? __mmask16((1u << (cols - 16)) - 1u)
-                                   : __mmask16(0);
+  const __mmask16 lo = first_lanes(cols), hi = first_lanes(cols - 16);
   if (bias) {
     const __m512 b0 = _mm512_maskz_loadu_ps(lo, bias), b1 = _mm512_maskz_loadu_ps(hi, bias + 16);
     for (auto& row : acc) row[0] = _mm512_add_ps(row[0], b0), row[1] = _mm512_add_ps(row[1], b1);
@@ -263,7 +266,7 @@ void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
       alignas(64) float block[16 * 16];
       for (int64_t k = 0; k < K; k += 16) {
         const int64_t len = std::min<int64_t>(16, K - k);
-        const auto mask = static_cast<__mmask16>((1u << len) - 1u);
+        const __mmask16 mask = first_lanes(len);
         for (int64_t i = 0; i < 16; ++i)
           _mm512_store_ps(block + 16 * i, widened(w, n0 + j + i, k, mask));
         if (len == 16) {
@@ -366,8 +369,7 @@ void to_bf16(const float* x, int64_t n, uint16_t* out) {
   }
   if (i < n) {
     const int64_t left = n - i;  // 1..31
-    const __mmask16 lo = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
-    const __mmask16 hi = left > 16 ? __mmask16((1u << (left - 16)) - 1u) : __mmask16(0);
+    const __mmask16 lo = first_lanes(left), hi = first_lanes(left - 16);
     const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + i + 16),
                                            _mm512_maskz_loadu_ps(lo, x + i));
     _mm512_mask_storeu_epi16(out + i, __mmask32((uint64_t{1} << left) - 1u), as_bytes(v));
@@ -491,10 +493,7 @@ void pack_x_bf16(const float* x, int64_t K, int64_t rows, uint32_t* out) {
   alignas(64) uint32_t pairs[16 * 16];       // its transpose: 16 pairs' rows m
   for (int64_t q0 = 0; q0 < K2; q0 += 16) {
     const int64_t k0 = 2 * q0, left = std::min<int64_t>(32, K - k0);
-    const __mmask16 lo = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
-    const __mmask16 hi = left >= 32  ? __mmask16(0xFFFF)
-                         : left > 16 ? __mmask16((1u << (left - 16)) - 1u)
-                                     : __mmask16(0);
+    const __mmask16 lo = first_lanes(left), hi = first_lanes(left - 16);
     for (int64_t m = 0; m < kGemmRows; ++m) {
       __m512i v = _mm512_setzero_si512();
       if (m < rows) {
@@ -568,8 +567,7 @@ void gemm_bf16(const WeightView& w, const float* x, int64_t M, float* y, const E
   const int64_t row_tiles = (panels * MR + kMaxTileRows - 1) / kMaxTileRows;
   const int64_t tile_panels = (panels + row_tiles - 1) / row_tiles;
   const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
-  const bool in_kernel = e.residual && !e.activate;  // as in gemm()
-  const Epilogue rest{nullptr, e.activate, in_kernel ? nullptr : e.residual};
+  const SplitEpilogue epilogue(e);
   // x is packed (as bf16 pairs) a group of row tiles at a time, so that the copy stays a few MiB
   // however tall x is (Donut's first stage has 300k tokens); a group still holds enough tiles for
   // every thread.
@@ -604,9 +602,8 @@ void gemm_bf16(const WeightView& w, const float* x, int64_t M, float* y, const E
         for (int64_t p = first; p < last; ++p) {
           const int64_t r = (p0 + p) * MR, rows = std::min(MR, M - r);
           gemm_panel_bf16(xp + p * MR * K2, wp, K2, y + r * N + n0, N, rows, width, column_scale,
-                          e.bias ? e.bias + n0 : nullptr,
-                          in_kernel ? e.residual + r * N + n0 : nullptr);
-          if (rest.activate) finish(rest, y, N, r, rows, n0, width);
+                          epilogue.bias(n0), epilogue.residual(N, r, n0));
+          epilogue.rest(y, N, r, rows, n0, width);
         }
       }
     });
@@ -636,7 +633,7 @@ float quantise_row(const float* x, int64_t K, int8_t* q, int32_t& sum) {
   __mmask16 bad = 0;
   const __m512 big = _mm512_set1_ps(3.4028235e38f);
   for (int64_t k = 0; k < K; k += 16) {
-    const __mmask16 mask = K - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (K - k)) - 1u);
+    const __mmask16 mask = first_lanes(K - k);
     const __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(mask, x + k));
     bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ);  // inf or NaN
     amax = _mm512_max_ps(amax, a);
@@ -647,7 +644,7 @@ float quantise_row(const float* x, int64_t K, int8_t* q, int32_t& sum) {
   const __m512 inv = _mm512_set1_ps(top > 0.0f ? 127.0f / top : 0.0f);
   __m512i total = _mm512_setzero_si512();
   for (int64_t k = 0; k < K; k += 16) {
-    const __mmask16 mask = K - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (K - k)) - 1u);
+    const __mmask16 mask = first_lanes(K - k);
     // Round to nearest even; |x| · 127 / max|x| stays within 127 (+ rounding), so no clamp.
     const __m512i v =
         _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mask, x + k), inv),

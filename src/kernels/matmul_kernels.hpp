@@ -52,6 +52,28 @@ inline void finish(const Epilogue& e, float* y, int64_t N, int64_t m0, int64_t r
   }
 }
 
+// A GEMM's epilogue, split: the bias, and the residual unless an activation must come before it,
+// go into the kernel's registers as it stores a block (bias(), residual()); what is left, the
+// activation and a residual after it, runs by finish() on the block while it is in L1 (rest()).
+class SplitEpilogue {
+ public:
+  explicit SplitEpilogue(const Epilogue& e)
+      : e_(e), residual_in_kernel_(e.residual && !e.activate) {}
+  const float* bias(int64_t n0) const { return e_.bias ? e_.bias + n0 : nullptr; }
+  const float* residual(int64_t N, int64_t m0, int64_t n0) const {
+    return residual_in_kernel_ ? e_.residual + m0 * N + n0 : nullptr;
+  }
+  void rest(float* y, int64_t N, int64_t m0, int64_t rows, int64_t n0, int64_t cols) const {
+    if (e_.activate)
+      finish({nullptr, e_.activate, residual_in_kernel_ ? nullptr : e_.residual}, y, N, m0, rows,
+             n0, cols);
+  }
+
+ private:
+  const Epilogue& e_;
+  bool residual_in_kernel_;
+};
+
 // One head of attention through a set's own products (k as a weight matrix, then v) and softmax:
 // any shape. The generic set's attention; the AVX2 and AVX-512 sets' for what their kernel
 // (attention_rows.inc) does not cover (decoding's few queries).
