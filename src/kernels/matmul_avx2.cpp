@@ -111,8 +111,9 @@ void axpy_band(const float* x, int64_t K, const float* w, int64_t ldw, float* y,
         for (int v = 0; v < NV; ++v) acc[m][v] = _mm256_load_ps(&sums[m][c + 8 * v]);
       for (int64_t k = k0; k < k1; ++k) {
         const float* wk = w + k * ldw + c;
-        // The band's rows lie ldw apart, too far for the hardware prefetchers: the first sweep
-        // fetches the next chunk's rows, all four lines of each.
+        // The first sweep fetches the next chunk's rows, all four lines of each: with the
+        // band's rows ldw apart, the hardware prefetchers did not follow them, and in a
+        // WeightMatrix's column blocks (contiguous rows) one row of x still read W faster so.
         if (c == 0)
           for (int j = 0; j < 64; j += 16) __builtin_prefetch(wk + kBandChunk * ldw + j);
         __m256 wv[NV];
@@ -215,7 +216,7 @@ void pack_panel(const WeightView& w, int64_t n0, int64_t width, float* out) {
   constexpr int64_t NR = kGemmCols;
   const int64_t K = w.cols;
   if (w.type == WeightType::F32 && w.transposed) {
-    for (int64_t k = 0; k < K; ++k) std::copy_n(w.f32 + k * w.stride + n0, width, out + k * NR);
+    for (int64_t k = 0; k < K; ++k) std::copy_n(w.column(n0) + k * w.stride, width, out + k * NR);
     return;
   }
   int64_t j = 0;

@@ -25,6 +25,8 @@ using RowMap = Eigen::Map<RowMajor>;
 
 // Each tile of y is one Eigen product; the tiles, not Eigen, are shared out among the threads,
 // because Eigen's blocking (and so the order of its sums) depends on its thread count.
+static_assert(kColumnBlock % kTileCols == 0, "a tile of transposed W lies in one column block");
+
 void gemm(const WeightView& w, const float* x, int64_t M, float* y, const Epilogue& e) {
   const int64_t N = w.rows, K = w.cols;
   const int64_t row_tiles = (M + kMaxTileRows - 1) / kMaxTileRows;
@@ -42,8 +44,8 @@ void gemm(const WeightView& w, const float* x, int64_t M, float* y, const Epilog
       for (int64_t n = 0; n < nb; ++n) w.row_f32(n0 + n, wide.data() + n * K);
       out.noalias() = rows * wide.transpose();
     } else if (w.transposed) {
-      out.noalias() =
-          rows * ConstStridedMap(w.f32, K, N, Eigen::OuterStride<>(w.stride)).middleCols(n0, nb);
+      // A tile's columns lie in one column block (kTileCols divides kColumnBlock).
+      out.noalias() = rows * ConstStridedMap(w.column(n0), K, nb, Eigen::OuterStride<>(w.stride));
     } else {
       out.noalias() = rows * ConstStridedMap(w.f32, N, K, Eigen::OuterStride<>(w.stride))
                                  .middleRows(n0, nb)

@@ -359,6 +359,18 @@ TEST(Matmul, Int8RejectsNonFiniteWeights) {
     FAIL() << "no error";
   } catch (const ved::WeightError& e) {
     EXPECT_NE(std::string(e.what()).find("decoder.layer.0.fc1.weight"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("element 6 "), std::string::npos) << e.what();
+  }
+  // GPT-2's [K, N] layout: the element is named by its index in the tensor as stored.
+  Tensor<float> wt = random_tensor({4, 3}, 2);
+  wt.data()[7] = std::numeric_limits<float>::infinity();
+  try {
+    WeightMatrix(wt, /*transposed=*/true).converted(WeightType::Int8, "h.0.mlp.c_fc.weight");
+    FAIL() << "no error";
+  } catch (const ved::WeightError& e) {
+    EXPECT_NE(std::string(e.what()).find("h.0.mlp.c_fc.weight: element 7 is inf"),
+              std::string::npos)
+        << e.what();
   }
 }
 

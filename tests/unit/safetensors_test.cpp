@@ -1,6 +1,8 @@
 // The safetensors reader against well-formed, truncated and hostile files.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -9,6 +11,7 @@
 #include "../test_util.hpp"
 #include "ved/io/checkpoint.hpp"
 #include "ved/io/safetensors.hpp"
+#include "ved/nn/matmul.hpp"
 
 namespace ved {
 namespace {
@@ -87,6 +90,48 @@ TEST(Safetensors, ConvertsF16AndBF16) {
   const Tensor<float> b = f->tensor<float>("b");
   EXPECT_EQ(b.data()[0], 1.0f);
   EXPECT_EQ(b.data()[1], -0.5f);
+}
+
+// Whether the page holding p is mapped into this process (bit 63 of its /proc/self/pagemap entry).
+bool page_present(const void* p) {
+  const int fd = ::open("/proc/self/pagemap", O_RDONLY);
+  EXPECT_GE(fd, 0) << "cannot open /proc/self/pagemap";
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  uint64_t entry = 0;
+  const auto at = static_cast<off_t>(reinterpret_cast<uintptr_t>(p) / page * sizeof entry);
+  EXPECT_EQ(::pread(fd, &entry, sizeof entry, at), static_cast<ssize_t>(sizeof entry))
+      << "cannot read /proc/self/pagemap";
+  ::close(fd);
+  return entry >> 63;
+}
+
+// GPT-2's Conv1D weights are copied into column blocks; the pages of the checkpoint they were
+// read from go back, yet still read as the file's bytes. A tensor not in a mapping keeps its own.
+TEST(Safetensors, TransposedWeightCopyGivesBackItsMappedPages) {
+  TempDir dir;
+  const int64_t K = 64, N = 5000;  // 1.2 MiB: over detail::kMinAliasedBytes, so read in place
+  Tensor<float> w({K, N});
+  for (int64_t i = 0; i < K * N; ++i) w.data()[i] = static_cast<float>(i % 977) * 0.25f - 3.0f;
+  const std::vector<float> values(w.begin(), w.end());
+  write_safetensors(dir.file("conv1d.safetensors"), {to_write("w", w)});
+  auto file = SafetensorsFile::open(dir.file("conv1d.safetensors"));
+  const Tensor<float> mapped = file->tensor<float>("w");
+  ASSERT_EQ(std::vector<float>(mapped.begin(), mapped.end()), values);  // every page faulted in
+  const float* middle = mapped.data() + K * N / 2;
+  ASSERT_TRUE(page_present(middle));
+
+  const nn::WeightMatrix m(mapped, /*transposed=*/true);
+  EXPECT_FALSE(page_present(middle));
+  EXPECT_EQ(std::vector<float>(mapped.begin(), mapped.end()), values);
+  std::vector<float> row(static_cast<size_t>(K));
+  for (int64_t n : {int64_t{0}, int64_t{63}, int64_t{64}, N - 1}) {
+    m.f32_row(n, row.data());
+    for (int64_t k = 0; k < K; ++k) ASSERT_EQ(row[k], values[k * N + n]) << n << ", " << k;
+  }
+
+  const nn::WeightMatrix from_heap(w, /*transposed=*/true);
+  EXPECT_EQ(std::vector<float>(w.begin(), w.end()), values);
+  EXPECT_TRUE(page_present(w.data() + K * N / 2));
 }
 
 TEST(SafetensorsBadInput, MissingFile) {

@@ -7,13 +7,7 @@
 // truncated or hostile file is a FormatError naming the file and tensor, never an out-of-bounds
 // read.
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -23,6 +17,7 @@
 
 #include "ved/detail/half.hpp"
 #include "ved/detail/json.hpp"
+#include "ved/detail/mapped_file.hpp"
 #include "ved/error.hpp"
 #include "ved/limits.hpp"
 #include "ved/tensor.hpp"
@@ -90,49 +85,6 @@ inline bool parse_dtype(const std::string& s, DType* out) {
   }
   return false;
 }
-
-namespace detail {
-
-// A read-only memory map of a whole file.
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path) : path_(path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw IoError(path + ": cannot open file: " + std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      throw IoError(path + ": not a regular file");
-    }
-    size_ = static_cast<size_t>(st.st_size);
-    if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p == MAP_FAILED) {
-        const int err = errno;
-        ::close(fd);
-        throw IoError(path + ": cannot map file: " + std::strerror(err));
-      }
-      data_ = static_cast<const unsigned char*>(p);
-    }
-    ::close(fd);
-  }
-  ~MappedFile() {
-    if (data_) ::munmap(const_cast<unsigned char*>(data_), size_);
-  }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-
-  const unsigned char* data() const { return data_; }
-  size_t size() const { return size_; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-  const unsigned char* data_ = nullptr;
-  size_t size_ = 0;
-};
-
-}  // namespace detail
 
 // One tensor's entry in a safetensors file, validated against the file's size.
 struct TensorRecord {
@@ -298,7 +250,8 @@ Tensor<T> SafetensorsFile::tensor(const std::string& name) const {
         (std::is_floating_point_v<T> ? "floating point (F32, F16, BF16, F64)" : "integer"));
   };
   if constexpr (std::is_same_v<T, float>) {
-    if (r.dtype == DType::F32 && reinterpret_cast<uintptr_t>(r.bytes) % alignof(float) == 0) {
+    if (r.dtype == DType::F32 && r.nbytes >= detail::kMinAliasedBytes &&
+        reinterpret_cast<uintptr_t>(r.bytes) % alignof(float) == 0) {
       // Alias the mapping: the shared_ptr keeps the whole file mapped while the tensor lives.
       auto keep = file_;
       return Tensor<float>(

@@ -1323,7 +1323,8 @@ Tensor<T> TorchCheckpoint::tensor(const std::string& name) const {
   const TorchTensorRecord& r = record(name);
   if constexpr (std::is_same_v<T, float>) {
     const unsigned char* start = r.storage_bytes + static_cast<size_t>(r.storage_offset) * 4;
-    if (r.dtype == DType::F32 && r.contiguous() && shape_numel(r.shape) > 0 &&
+    if (r.dtype == DType::F32 && r.contiguous() &&
+        static_cast<size_t>(shape_numel(r.shape)) * 4 >= detail::kMinAliasedBytes &&
         reinterpret_cast<uintptr_t>(start) % alignof(float) == 0) {
       // Alias the mapping: the shared_ptr keeps the whole file mapped while the tensor lives.
       auto keep = file_;

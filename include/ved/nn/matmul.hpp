@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "ved/detail/half.hpp"
+#include "ved/detail/mapped_file.hpp"
 #include "ved/detail/parallel.hpp"
 #include "ved/error.hpp"
 #include "ved/model_options.hpp"
@@ -52,23 +53,38 @@ inline uint16_t f32_to_bf16(float f) {
 
 }  // namespace kernel
 
+// Transposed f32 weights ([K, N], as GPT-2's Conv1D stores them) are kept in blocks of this many
+// columns, each block's K rows contiguous (see WeightMatrix). It is also the width of the bands
+// that the kernels stream such weights in.
+constexpr int64_t kColumnBlock = 64;
+
 // What the kernels see of a WeightMatrix: N rows of K weights in one of its types.
 struct WeightView {
   WeightType type;
   bool transposed;  // f32 stored [K, N]
   int64_t rows, cols;
-  const float* f32;  // row n of [N, K] at f32 + n * stride; transposed: row k of [K, N]
+  const float* f32;  // row n of [N, K] at f32 + n * stride; transposed: see column()
   const uint16_t* bf16;
   const int8_t* i8;
   const float* scale;  // int8: per row
   int64_t stride;      // f32: between stored rows (cols, or rows when transposed, if packed)
+  // Transposed: between blocks of kColumnBlock columns, each [K, kColumnBlock] with rows `stride`
+  // apart (a WeightMatrix's layout); 0 for one [K, N] matrix with rows `stride` apart.
+  int64_t block_stride = 0;
+
+  // Transposed: weight (k, n) is column(n)[k * stride], and so are the columns after n up to the
+  // end of n's block of kColumnBlock.
+  const float* column(int64_t n) const {
+    return block_stride ? f32 + n / kColumnBlock * block_stride + n % kColumnBlock : f32 + n;
+  }
 
   // Row n as f32 (what the kernels multiply by).
   void row_f32(int64_t n, float* out) const {
     switch (type) {
       case WeightType::F32:
         if (transposed) {
-          for (int64_t k = 0; k < cols; ++k) out[k] = f32[k * stride + n];
+          const float* c = column(n);
+          for (int64_t k = 0; k < cols; ++k) out[k] = c[k * stride];
         } else {
           std::copy(f32 + n * stride, f32 + n * stride + cols, out);
         }
@@ -99,19 +115,38 @@ struct Epilogue {
 // (src/kernels/dispatch.cpp).
 void multiply(const WeightView& w, const float* x, int64_t M, float* y, const Epilogue& e = {});
 
-// The matrix of a linear layer: N output rows of K inputs, in one WeightType. F32 matrices keep
-// the tensor they were given (which may be a memory-mapped checkpoint), in either layout:
-// [N, K] as nn.Linear stores it, or [K, N] as GPT-2's Conv1D does, so neither is copied.
+// The matrix of a linear layer: N output rows of K inputs, in one WeightType. F32 matrices in
+// nn.Linear's [N, K] layout keep the tensor they were given (which may be a memory-mapped
+// checkpoint); GPT-2's Conv1D ones, [K, N], are copied into column blocks (see the constructor).
 class WeightMatrix {
  public:
   WeightMatrix() = default;
 
-  // w [N, K], or [K, N] when `transposed`.
+  // w [N, K], or [K, N] when `transposed`. A transposed matrix is kept as blocks of kColumnBlock
+  // columns, each [K, kColumnBlock] with its rows contiguous, the last padded with zeros: decoding
+  // streams it a block of columns at a time, and in the stored layout a block's rows lie N floats
+  // apart, a 256-byte run in each 4 KiB page, which the hardware prefetchers do not follow across
+  // pages. On an AMD EPYC VM a 768 x 3072 product of one row read such weights at 18 GB/s (25 in
+  // nn.Linear's layout, same run), and in blocks at 33 GB/s (28): GPT-2's decoding step took 22%
+  // less time. The sums are the same, in the same order. The copy gives back the mapped pages it
+  // was read from (detail::release_mapped), so a checkpoint's Conv1D weights stay resident once.
   explicit WeightMatrix(Tensor<float> w, bool transposed = false)
-      : type_(WeightType::F32), transposed_(transposed), f32_(std::move(w)) {
-    if (f32_.ndim() != 2) throw InvalidArgument("WeightMatrix: weight must be 2-D");
-    rows_ = f32_.dim(transposed ? 1 : 0);
-    cols_ = f32_.dim(transposed ? 0 : 1);
+      : type_(WeightType::F32), transposed_(transposed) {
+    if (w.ndim() != 2) throw InvalidArgument("WeightMatrix: weight must be 2-D");
+    rows_ = w.dim(transposed ? 1 : 0);
+    cols_ = w.dim(transposed ? 0 : 1);
+    if (!transposed) {
+      f32_ = std::move(w);
+      return;
+    }
+    const int64_t K = cols_, N = rows_, blocks = (N + kColumnBlock - 1) / kColumnBlock;
+    f32_ = Tensor<float>({blocks, K, kColumnBlock});  // zeros past column N
+    parallel_for(0, blocks, 1, [&](int64_t b) {
+      const int64_t n0 = b * kColumnBlock, width = std::min(kColumnBlock, N - n0);
+      for (int64_t k = 0; k < K; ++k)
+        std::copy_n(w.data() + k * N + n0, width, f32_.data() + (b * K + k) * kColumnBlock);
+    });
+    detail::release_mapped(w.data(), static_cast<size_t>(w.numel()) * sizeof(float));
   }
 
   WeightType type() const { return type_; }
@@ -132,11 +167,17 @@ class WeightMatrix {
     m.cols_ = cols_;
     // A scale cannot represent inf or NaN, and converting them to int8 is undefined. Checked
     // here, before the parallel loop, which must not throw.
-    if (type == WeightType::Int8)
-      for (int64_t i = 0; i < f32_.numel(); ++i)
-        if (!std::isfinite(f32_.data()[i]))
-          throw WeightError(what + ": element " + std::to_string(i) + " is " +
-                            std::to_string(f32_.data()[i]) + ", which int8 cannot represent");
+    if (type == WeightType::Int8) {
+      std::vector<float> row(static_cast<size_t>(cols_));
+      for (int64_t n = 0; n < rows_; ++n) {
+        f32_row(n, row.data());
+        for (int64_t k = 0; k < cols_; ++k)
+          if (!std::isfinite(row[k]))  // named by its index in the tensor as stored
+            throw WeightError(what + ": element " +
+                              std::to_string(transposed_ ? k * rows_ + n : n * cols_ + k) + " is " +
+                              std::to_string(row[k]) + ", which int8 cannot represent");
+      }
+    }
     if (type == WeightType::BF16)
       m.bf16_ = Tensor<uint16_t>({rows_, cols_});
     else
@@ -199,14 +240,21 @@ class WeightMatrix {
   }
 
   WeightView view() const {
-    return {type_,      transposed_,   rows_,
-            cols_,      f32_.data(),   bf16_.data(),
-            i8_.data(), scale_.data(), transposed_ ? rows_ : cols_};
+    return {type_,
+            transposed_,
+            rows_,
+            cols_,
+            f32_.data(),
+            bf16_.data(),
+            i8_.data(),
+            scale_.data(),
+            transposed_ ? kColumnBlock : cols_,
+            transposed_ ? kColumnBlock * cols_ : 0};
   }
 
  private:
   WeightType type_ = WeightType::F32;
-  bool transposed_ = false;  // f32 stored [K, N]
+  bool transposed_ = false;  // f32 [K, N], in column blocks
   int64_t rows_ = 0, cols_ = 0;
   Tensor<float> f32_;
   Tensor<uint16_t> bf16_;
