@@ -19,14 +19,15 @@
 
 namespace ved::detail {
 
-// The file mappings alive in this process, by start address, with their sizes.
+// The file mappings alive in this process, by start address, with their sizes. Never destroyed:
+// a MappedFile held by an object of static storage may outlive any static of this header.
 struct LiveMappings {
   std::mutex mutex;
   std::map<uintptr_t, size_t> ranges;
 
   static LiveMappings& get() {
-    static LiveMappings live;
-    return live;
+    static LiveMappings* live = new LiveMappings;
+    return *live;
   }
 };
 

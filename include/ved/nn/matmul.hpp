@@ -68,8 +68,8 @@ struct WeightView {
   const int8_t* i8;
   const float* scale;  // int8: per row
   int64_t stride;      // f32: between stored rows (cols, or rows when transposed, if packed)
-  // Transposed: between blocks of kColumnBlock columns, each [K, kColumnBlock] with rows `stride`
-  // apart (a WeightMatrix's layout); 0 for one [K, N] matrix with rows `stride` apart.
+  // Transposed: between blocks of kColumnBlock columns, each of K rows `stride` apart (a
+  // WeightMatrix's layout); 0 for one [K, N] matrix with rows `stride` apart.
   int64_t block_stride = 0;
 
   // Transposed: weight (k, n) is column(n)[k * stride], and so are the columns after n up to the
@@ -123,7 +123,8 @@ class WeightMatrix {
   WeightMatrix() = default;
 
   // w [N, K], or [K, N] when `transposed`. A transposed matrix is kept as blocks of kColumnBlock
-  // columns, each [K, kColumnBlock] with its rows contiguous, the last padded with zeros: decoding
+  // columns, each [K, kColumnBlock] with its rows contiguous, the last padded with zeros (one
+  // block of N columns when N is narrower, so no shape grows more than twofold): decoding
   // streams it a block of columns at a time, and in the stored layout a block's rows lie N floats
   // apart, a 256-byte run in each 4 KiB page, which the hardware prefetchers do not follow across
   // pages. On an AMD EPYC VM a 768 x 3072 product of one row read such weights at 18 GB/s (25 in
@@ -140,11 +141,12 @@ class WeightMatrix {
       return;
     }
     const int64_t K = cols_, N = rows_, blocks = (N + kColumnBlock - 1) / kColumnBlock;
-    f32_ = Tensor<float>({blocks, K, kColumnBlock});  // zeros past column N
+    const int64_t ld = block_width();
+    f32_ = Tensor<float>({blocks, K, ld});  // zeros past column N
     parallel_for(0, blocks, 1, [&](int64_t b) {
       const int64_t n0 = b * kColumnBlock, width = std::min(kColumnBlock, N - n0);
       for (int64_t k = 0; k < K; ++k)
-        std::copy_n(w.data() + k * N + n0, width, f32_.data() + (b * K + k) * kColumnBlock);
+        std::copy_n(w.data() + k * N + n0, width, f32_.data() + (b * K + k) * ld);
     });
     detail::release_mapped(w.data(), static_cast<size_t>(w.numel()) * sizeof(float));
   }
@@ -248,11 +250,14 @@ class WeightMatrix {
             bf16_.data(),
             i8_.data(),
             scale_.data(),
-            transposed_ ? kColumnBlock : cols_,
-            transposed_ ? kColumnBlock * cols_ : 0};
+            transposed_ ? block_width() : cols_,
+            transposed_ ? block_width() * cols_ : 0};
   }
 
  private:
+  // Transposed: the stored width of each column block.
+  int64_t block_width() const { return std::min(rows_, kColumnBlock); }
+
   WeightType type_ = WeightType::F32;
   bool transposed_ = false;  // f32 [K, N], in column blocks
   int64_t rows_ = 0, cols_ = 0;
