@@ -23,10 +23,10 @@ using ConstRowMap = Eigen::Map<const RowMajor>;
 using ConstStridedMap = Eigen::Map<const RowMajor, 0, Eigen::OuterStride<>>;
 using RowMap = Eigen::Map<RowMajor>;
 
-// Each tile of y is one Eigen product; the tiles, not Eigen, are shared out among the threads,
-// because Eigen's blocking (and so the order of its sums) depends on its thread count.
 static_assert(kColumnBlock % kTileCols == 0, "a tile of transposed W lies in one column block");
 
+// Each tile of y is one Eigen product; the tiles, not Eigen, are shared out among the threads,
+// because Eigen's blocking (and so the order of its sums) depends on its thread count.
 void gemm(const WeightView& w, const float* x, int64_t M, float* y, const Epilogue& e) {
   const int64_t N = w.rows, K = w.cols;
   const int64_t row_tiles = (M + kMaxTileRows - 1) / kMaxTileRows;

@@ -67,7 +67,7 @@ struct WeightView {
   const uint16_t* bf16;
   const int8_t* i8;
   const float* scale;  // int8: per row
-  int64_t stride;      // f32: between stored rows (cols, or rows when transposed, if packed)
+  int64_t stride;      // f32: between stored rows (cols; transposed: rows, or a block's width)
   // Transposed: between blocks of kColumnBlock columns, each of K rows `stride` apart (a
   // WeightMatrix's layout); 0 for one [K, N] matrix with rows `stride` apart.
   int64_t block_stride = 0;
