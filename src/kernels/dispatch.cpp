@@ -3,6 +3,10 @@
 #include <cstdlib>
 #if defined(VED_HAVE_X86_KERNELS)
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #endif
 #include <string>
 
@@ -38,17 +42,35 @@ bool cpu_has_avx512_bf16() {
 // than widened to f32. On AMD's Zen 4 they do: ViT's encoder took 0.072 s against f32's 0.115.
 // On an Intel Xeon VM they did not (vdpbf16ps's 32 multiply-adds did not outpace two FMAs' 16):
 // a 197 x 768 x 3072 product ran at 0.55x of f32's, and the vit-gpt2 encoder with bf16 weights
-// took 0.239 s against f32's 0.160. Decoding, bound by reading W, uses vdpbf16ps on both.
+// took 0.239 s against f32's 0.160. Decoding, bound by reading W, uses vdpbf16ps on both. Intel
+// CPUs with AMX run these GEMMs on AMX tiles instead (gemm_amx): 3x the f32 encoder there.
 bool cpu_bf16_gemm_pays() {
   unsigned a, b, c, d;
   if (!__get_cpuid(0, &a, &b, &c, &d)) return false;
   return b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;  // "AuthenticAMD"
 }
-// The AVX-512 set with the dot-product extensions this CPU has, if any.
-const KernelSet* best_avx512() {
+// AMX-TILE and AMX-BF16 (CPUID leaf 7 sub-leaf 0, EDX bits 24 and 22), and Linux's permission
+// for this process to use the tile registers (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA,
+// Linux 5.16 and later), asked for once: without it the first tile instruction faults. Linux
+// refuses when a thread's signal stack is too small for the tile state; ved then does without.
+bool cpu_has_amx_bf16() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d >> 24 & 1u) || !(d >> 22 & 1u)) return false;
+#if defined(__linux__) && defined(SYS_arch_prctl)
+  constexpr long kReqXcompPerm = 0x1023, kXtileData = 18;
+  static const bool granted = syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
+  return granted;
+#else
+  return false;
+#endif
+}
+// The AVX-512 set with the dot-product extensions this CPU has, if any; with `amx` false, the one
+// it would have without AMX.
+const KernelSet* best_avx512(bool amx = true) {
   const bool bf16 = cpu_has_avx512_bf16();
   if (const KernelSet* s =
-          avx512_reduced_kernels(bf16, cpu_has_avx512_vnni(), bf16 && cpu_bf16_gemm_pays()))
+          avx512_reduced_kernels(bf16, cpu_has_avx512_vnni(), bf16 && cpu_bf16_gemm_pays(),
+                                 amx && bf16 && cpu_has_amx_bf16()))
     return s;
   return avx512_kernels();
 }
@@ -86,10 +108,11 @@ std::vector<const KernelSet*> runnable_kernels() {
   if (cpu_has_avx2()) sets.push_back(avx2_kernels());
   if (cpu_has_avx512()) {
     sets.push_back(avx512_kernels());
-    if (best_avx512() != avx512_kernels()) sets.push_back(best_avx512());
+    if (best_avx512(false) != avx512_kernels()) sets.push_back(best_avx512(false));
     // The bf16 GEMM choice this CPU did not get, so that tests check both.
     if (cpu_has_avx512_bf16())
       sets.push_back(avx512_reduced_kernels(true, cpu_has_avx512_vnni(), !cpu_bf16_gemm_pays()));
+    if (best_avx512() != best_avx512(false)) sets.push_back(best_avx512());  // AMX
   }
 #endif
   return sets;

@@ -1,7 +1,7 @@
 // The AVX-512 kernels (F, BW, VL): register-blocked dot products that stream W for a few rows of
 // x, an 8 x 32 packed GEMM tile for many, and attention for many queries. At the end, the same
 // with AVX512-BF16 / AVX512-VNNI dot-product instructions for bf16 and int8 weights (the "avx512
-// (bf16, vnni)" sets).
+// (bf16, vnni)" sets), and the GEMM of those weights on AMX tiles ("avx512 (amx bf16, vnni)").
 
 #include <immintrin.h>
 
@@ -19,6 +19,14 @@
 #define VED_HAVE_AVX512_DOT 1
 #else
 #define VED_HAVE_AVX512_DOT 0
+#endif
+// AMX-TILE and AMX-BF16 intrinsics: GCC 11 and Clang 12 (64-bit only).
+#if VED_HAVE_AVX512_DOT && defined(__x86_64__) &&     \
+    ((defined(__clang__) && __clang_major__ >= 12) || \
+     (defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11))
+#define VED_HAVE_AMX 1
+#else
+#define VED_HAVE_AMX 0
 #endif
 
 // GCC 12 reports the "undefined" source register of its own _mm512_reduce_add_ps as used
@@ -481,18 +489,21 @@ void gemm_panel_bf16(const uint32_t* xp, const uint32_t* wp, int64_t K2, float* 
   store_tile(acc, y, ldy, rows, cols, bias, residual);
 }
 
-// A panel of x for gemm_panel_bf16: out[q * kGemmRows + m] = bf16_pair(row m, q), rounded as
-// to_bf16 rounds, zero for rows m >= `rows`. 16 pairs of each row at a time (one vcvtne2ps2bf16
-// per 32 floats), transposed in registers: through a bf16 copy of each row and a store per pair,
-// packing x took 5% of trocr-small's bf16 encoder on an AMD EPYC VM, a tenth of its products.
-void pack_x_bf16(const float* x, int64_t K, int64_t rows, uint32_t* out) {
+// A panel of R rows of x (8 for gemm_panel_bf16, 16 for gemm_amx): out[q * R + m] =
+// bf16_pair(row m, q), rounded as to_bf16 rounds, zero for rows m >= `rows`. 16 pairs of each row
+// at a time (one vcvtne2ps2bf16 per 32 floats), transposed in registers: through a bf16 copy of
+// each row and a store per pair, packing x took 5% of trocr-small's bf16 encoder on an AMD EPYC
+// VM, a tenth of its products.
+template <int64_t R>
+void pack_x_pairs(const float* x, int64_t K, int64_t rows, uint32_t* out) {
+  static_assert(R == 8 || R == 16, "a panel is half or all of a 16 x 16 block");
   const int64_t K2 = (K + 1) / 2;
-  alignas(64) uint32_t block[16 * 16] = {};  // rows m, 16 pairs each; rows 8-15 stay zero
+  alignas(64) uint32_t block[16 * 16] = {};  // rows m, 16 pairs each; rows past R stay zero
   alignas(64) uint32_t pairs[16 * 16];       // its transpose: 16 pairs' rows m
   for (int64_t q0 = 0; q0 < K2; q0 += 16) {
     const int64_t k0 = 2 * q0, left = std::min<int64_t>(32, K - k0);
     const __mmask16 lo = first_lanes(left), hi = first_lanes(left - 16);
-    for (int64_t m = 0; m < kGemmRows; ++m) {
+    for (int64_t m = 0; m < R; ++m) {
       __m512i v = _mm512_setzero_si512();
       if (m < rows) {
         const float* xm = x + m * K + k0;
@@ -502,9 +513,13 @@ void pack_x_bf16(const float* x, int64_t K, int64_t rows, uint32_t* out) {
       _mm512_store_si512(block + 16 * m, v);
     }
     transpose16(reinterpret_cast<const float*>(block), 16, reinterpret_cast<float*>(pairs), 16);
-    for (int64_t q = 0; q < std::min<int64_t>(16, K2 - q0); ++q)
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + (q0 + q) * kGemmRows),
-                          _mm256_load_si256(reinterpret_cast<const __m256i*>(pairs + 16 * q)));
+    for (int64_t q = 0; q < std::min<int64_t>(16, K2 - q0); ++q) {
+      if constexpr (R == 8)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + (q0 + q) * R),
+                            _mm256_load_si256(reinterpret_cast<const __m256i*>(pairs + 16 * q)));
+      else
+        _mm512_storeu_si512(out + (q0 + q) * R, _mm512_load_si512(pairs + 16 * q));
+    }
   }
 }
 
@@ -577,7 +592,7 @@ void gemm_bf16(const WeightView& w, const float* x, int64_t M, float* y, const E
         scratch(2, std::min(panels, group_tiles * tile_panels) * MR * K2));
     parallel_for(0, group_panels, 0, [&](int64_t p) {
       const int64_t r = (p0 + p) * MR;
-      pack_x_bf16(x + r * K, K, std::min(MR, M - r), xp + p * MR * K2);
+      pack_x_pairs<MR>(x + r * K, K, std::min(MR, M - r), xp + p * MR * K2);
     });
     const int64_t tiles = (group_panels + tile_panels - 1) / tile_panels * col_tiles;
     parallel_for(0, tiles, 0, [&](int64_t tile) {
@@ -736,6 +751,158 @@ void skinny_vnni(const WeightView& w, const float* x, int64_t M, float* y) {
 
 #include "kernels/target_end.inc"
 
+#if VED_HAVE_AMX
+#undef VED_TARGET
+#define VED_TARGET \
+  "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16,fma,f16c,bmi,bmi2,lzcnt,popcnt"
+#include "kernels/target_begin.inc"
+
+namespace ved::nn::kernels {
+namespace avx512 {
+namespace {
+
+// The GEMM of bf16 and int8 weights on AMX (Intel Xeon since Sapphire Rapids), with the same
+// operands as gemm_bf16 (x rounded to bf16, int8 columns scaled after the sum). One tdpbf16ps
+// multiplies a 16 x 32 block by a 32 x 16 one (8192 multiply-adds) where vdpbf16ps does 32; on
+// an Intel Xeon VM, where vdpbf16ps did not outpace f32 FMAs (see dispatch.cpp), this made bf16
+// encoders 3x faster than f32 ones. The tiles of y are gemm_bf16's grid with 32-row panels, and
+// every sum runs over k in order, 32 k per instruction, so y is the same bits on any number of
+// threads.
+//
+// The product is computed transposed, yᵀ = W xᵀ: W's rows are then the left operand as they lie
+// in memory (16 rows by 32 k a tile), and only x needs packing, as pairs of k per row (the right
+// operand's layout), once per call. Packing W's panels instead, as the other GEMMs do, took a
+// quarter of the time of the products themselves. Eight tile registers of 16 rows x 64 bytes:
+// tmm0-3 the sums of 32 columns of y by 32 rows, tmm4-5 two 16-row blocks of W, tmm6-7 two
+// 16-row panels of x.
+constexpr int64_t kAmxRows = 32, kAmxCols = 32;
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t bytes_per_row[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+};
+const TileConfig kTileConfig;
+
+// W's rows [n0, n0 + width) as kAmxCols bf16 rows of Kp, zero past K and past width: for int8
+// weights (converted exactly), the last, narrower block of rows, and a K that is not a whole
+// number of tiles (a tile load would read past the row).
+void stage_rows_bf16(const WeightView& w, int64_t n0, int64_t width, int64_t Kp, uint16_t* out) {
+  const int64_t K = w.cols;
+  for (int64_t i = 0; i < kAmxCols; ++i) {
+    uint16_t* row = out + i * Kp;
+    int64_t k = 0;
+    if (i < width && w.type == WeightType::BF16) {
+      std::copy_n(w.bf16 + (n0 + i) * K, K, row);
+      k = K;
+    } else if (i < width) {
+      for (; k < K; k += 16) {
+        const __mmask16 mask = first_lanes(K - k);
+        const __m512 v = _mm512_cvtepi32_ps(
+            _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, w.i8 + (n0 + i) * K + k)));
+        _mm256_mask_storeu_epi16(row + k, mask, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+      }
+      k = K;
+    }
+    std::fill(row + k, row + Kp, uint16_t{0});
+  }
+}
+
+void gemm_amx(const WeightView& w, const float* x, int64_t M, float* y, const Epilogue& e) {
+  const int64_t N = w.rows, K = w.cols;
+  // k padded with zeros to whole tiles: 32 bf16 of W, 16 pairs of x.
+  const int64_t K2p = ((K + 1) / 2 + 15) / 16 * 16, Kp = 2 * K2p;
+  constexpr int64_t MR = kAmxRows, NR = kAmxCols, kHalf = MR / 2;
+  const int64_t panels = (M + MR - 1) / MR;
+  const int64_t row_tiles = (panels * MR + kMaxTileRows - 1) / kMaxTileRows;
+  const int64_t tile_panels = (panels + row_tiles - 1) / row_tiles;
+  const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
+  const SplitEpilogue epilogue(e);
+  // x packed a group of row tiles at a time, as in gemm_bf16: each 32-row panel as two 16-row
+  // panels of K2p pairs (zero past K and past M).
+  const int64_t group_tiles = std::max<int64_t>(1, 32 / col_tiles);
+  for (int64_t t0 = 0; t0 < row_tiles; t0 += group_tiles) {
+    const int64_t p0 = t0 * tile_panels;
+    const int64_t group_panels = std::min(panels, (t0 + group_tiles) * tile_panels) - p0;
+    uint32_t* xp = reinterpret_cast<uint32_t*>(
+        scratch(2, std::min(panels, group_tiles * tile_panels) * MR * K2p));
+    parallel_for(0, group_panels * 2, 0, [&](int64_t half) {
+      const int64_t r = p0 * MR + half * kHalf, rows = std::clamp<int64_t>(M - r, 0, kHalf);
+      uint32_t* out = xp + half * kHalf * K2p;
+      pack_x_pairs<kHalf>(rows ? x + r * K : x, K, rows, out);
+      const int64_t K2 = (K + 1) / 2;
+      std::fill(out + K2 * kHalf, out + K2p * kHalf, 0u);
+    });
+    const int64_t tiles = (group_panels + tile_panels - 1) / tile_panels * col_tiles;
+    parallel_for(0, tiles, 0, [&](int64_t tile) {
+      const int64_t first = tile / col_tiles * tile_panels;
+      const int64_t last = std::min(group_panels, first + tile_panels);
+      const int64_t n_tile = tile % col_tiles * kTileCols;
+      uint16_t* staged = reinterpret_cast<uint16_t*>(scratch(0, NR * Kp / 2));
+      alignas(64) float sums[NR * MR], block[MR * NR];  // yᵀ's block, then y's
+      _tile_loadconfig(&kTileConfig);
+      for (int64_t n0 = n_tile; n0 < std::min(N, n_tile + kTileCols); n0 += NR) {
+        const int64_t width = std::min(NR, N - n0);
+        float scale[NR] = {};
+        if (w.type == WeightType::Int8) std::copy_n(w.scale + n0, width, scale);
+        const bool in_place = w.type == WeightType::BF16 && width == NR && K == Kp;
+        if (!in_place) stage_rows_bf16(w, n0, width, Kp, staged);
+        const uint16_t* wa = in_place ? w.bf16 + n0 * K : staged;
+        const int64_t lda = in_place ? K : Kp;
+        // The tile loads read memory that the compiler does not know they read.
+        asm volatile("" ::: "memory");
+        for (int64_t p = first; p < last; ++p) {
+          const int64_t r = (p0 + p) * MR, rows = std::min(MR, M - r);
+          const uint32_t* x0 = xp + p * MR * K2p;
+          const uint32_t* x1 = x0 + kHalf * K2p;
+          _tile_zero(0);
+          _tile_zero(1);
+          _tile_zero(2);
+          _tile_zero(3);
+          for (int64_t q = 0; q < K2p; q += 16) {
+            _tile_loadd(4, wa + 2 * q, lda * 2);
+            _tile_loadd(5, wa + 16 * lda + 2 * q, lda * 2);
+            _tile_loadd(6, x0 + q * kHalf, kHalf * 4);
+            _tile_loadd(7, x1 + q * kHalf, kHalf * 4);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+          }
+          _tile_stored(0, sums, MR * 4);
+          _tile_stored(1, sums + 16, MR * 4);
+          _tile_stored(2, sums + 16 * MR, MR * 4);
+          _tile_stored(3, sums + 16 * MR + 16, MR * 4);
+          for (int i = 0; i < 2; ++i)
+            for (int j = 0; j < 2; ++j)
+              transpose16(sums + 16 * i * MR + 16 * j, MR, block + 16 * j * NR + 16 * i, NR);
+          // Out through gemm_panel_bf16's store, 8 rows at a time.
+          for (int64_t m0 = 0; m0 < rows; m0 += kGemmRows) {
+            __m512 acc[kGemmRows][2];
+            for (int64_t m = 0; m < kGemmRows; ++m)
+              for (int j = 0; j < 2; ++j) {
+                acc[m][j] = _mm512_load_ps(block + (m0 + m) * NR + 16 * j);
+                if (w.type == WeightType::Int8)
+                  acc[m][j] = _mm512_mul_ps(acc[m][j], _mm512_loadu_ps(scale + 16 * j));
+              }
+            store_tile(acc, y + (r + m0) * N + n0, N, std::min(kGemmRows, rows - m0), width,
+                       epilogue.bias(n0), epilogue.residual(N, r + m0, n0));
+          }
+          epilogue.rest(y, N, r, rows, n0, width);
+        }
+      }
+      _tile_release();
+    });
+  }
+}
+
+}  // namespace
+}  // namespace avx512
+}  // namespace ved::nn::kernels
+
+#include "kernels/target_end.inc"
+#endif  // VED_HAVE_AMX
+
 namespace ved::nn::kernels {
 namespace avx512 {
 namespace {
@@ -746,10 +913,13 @@ constexpr int64_t kMaxVnniCols = 65536;
 // The reduced-precision paths for the products they cover (bf16 or int8 weights this CPU has
 // the instruction for: few rows, and many with kBf16Gemm); everything else, f32 above all, is
 // the AVX-512 set's own, whose GEMM widens bf16 and int8 weights to f32.
-template <bool kBf16, bool kVnni, bool kBf16Gemm>
+template <bool kBf16, bool kVnni, bool kBf16Gemm, bool kAmx = false>
 void multiply_reduced(const WeightView& w, const float* x, int64_t M, float* y, const Epilogue& e) {
   static_assert(kBf16 || !kBf16Gemm, "the bf16 GEMM needs AVX512-BF16");
   const bool reduced = w.type == WeightType::BF16 || w.type == WeightType::Int8;
+#if VED_HAVE_AMX
+  if (kAmx && M > kSkinnyRows && reduced) return gemm_amx(w, x, M, y, e);
+#endif
   if (kBf16Gemm && M > kSkinnyRows && reduced) return gemm_bf16(w, x, M, y, e);
   if (kBf16 && M <= kSkinnyRows && w.type == WeightType::BF16) {
     skinny_bf16(w, x, M, y);
@@ -764,20 +934,26 @@ void multiply_reduced(const WeightView& w, const float* x, int64_t M, float* y, 
 }  // namespace
 }  // namespace avx512
 
-const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni, bool bf16_gemm) {
+const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni, bool bf16_gemm, bool amx) {
   using avx512::multiply_reduced;
   const auto set = [](const char* name, decltype(KernelSet::multiply) multiply) {
     return KernelSet{name,         multiply,          avx512::softmax, avx512::layer_norm,
                      avx512::gelu, avx512::gelu_tanh, avx512::attend};
   };
   static const KernelSet sets[] = {
-      set("avx512 (vnni)", multiply_reduced<false, true, false>),
-      set("avx512 (bf16 decoding)", multiply_reduced<true, false, false>),
-      set("avx512 (bf16 decoding, vnni)", multiply_reduced<true, true, false>),
-      set("avx512 (bf16)", multiply_reduced<true, false, true>),
-      set("avx512 (bf16, vnni)", multiply_reduced<true, true, true>),
+    set("avx512 (vnni)", multiply_reduced<false, true, false>),
+    set("avx512 (bf16 decoding)", multiply_reduced<true, false, false>),
+    set("avx512 (bf16 decoding, vnni)", multiply_reduced<true, true, false>),
+    set("avx512 (bf16)", multiply_reduced<true, false, true>),
+    set("avx512 (bf16, vnni)", multiply_reduced<true, true, true>),
+#if VED_HAVE_AMX
+    set("avx512 (amx bf16, vnni)", multiply_reduced<true, true, false, true>),
+#endif
   };
   if (!bf16) return vnni ? &sets[0] : nullptr;
+#if VED_HAVE_AMX
+  if (amx && vnni) return &sets[5];
+#endif
   return &sets[1 + int(vnni) + 2 * int(bf16_gemm)];
 }
 
@@ -785,7 +961,8 @@ const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni, bool bf16_gemm) {
 
 #else
 
-const ved::nn::kernels::KernelSet* ved::nn::kernels::avx512_reduced_kernels(bool, bool, bool) {
+const ved::nn::kernels::KernelSet* ved::nn::kernels::avx512_reduced_kernels(bool, bool, bool,
+                                                                            bool) {
   return nullptr;
 }
 

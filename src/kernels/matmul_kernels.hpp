@@ -110,9 +110,11 @@ const KernelSet* avx512_kernels();
 // extensions given; with `bf16_gemm`, GEMMs of bf16 and int8 weights on vdpbf16ps too ("avx512
 // (bf16, vnni)", "avx512 (bf16)"), else widened to f32 by the AVX-512 set's own GEMM ("avx512
 // (bf16 decoding, vnni)", "avx512 (bf16 decoding)"; dispatch.cpp says which CPUs get which).
-// "avx512 (vnni)" without bf16. f32 products are the AVX-512 set's own. nullptr for neither
+// "avx512 (vnni)" without bf16. With `amx` (and both extensions: every AMX CPU has them), the
+// GEMMs of bf16 and int8 weights run on AMX tiles instead ("avx512 (amx bf16, vnni)"), where the
+// compiler has AMX intrinsics. f32 products are the AVX-512 set's own. nullptr for neither
 // extension, or a compiler without them. The chosen set's name is ved::kernel_isa().
-const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni, bool bf16_gemm);
+const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni, bool bf16_gemm, bool amx = false);
 
 // Every set this CPU can run, narrowest first (for tests).
 std::vector<const KernelSet*> runnable_kernels();

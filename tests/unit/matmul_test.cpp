@@ -116,10 +116,11 @@ TEST(Matmul, EveryTypeLayoutAndShapeMatchesDoubleReference) {
 }
 
 // Encoder-sized products: several row tiles, row and column tails, and (N = 2050) x packed in
-// more than one group of row tiles.
+// more than one group of row tiles; K = 96, a whole number of AMX tiles, lets the AMX GEMM read
+// bf16 W in place.
 TEST(Matmul, LargeProductsMatchDoubleReference) {
   for (const auto& [M, K, N] :
-       std::vector<std::array<int64_t, 3>>{{197, 300, 130}, {800, 40, 2050}}) {
+       std::vector<std::array<int64_t, 3>>{{197, 300, 130}, {800, 40, 2050}, {197, 96, 130}}) {
     const Tensor<float> w = random_tensor({N, K}, uint32_t(K + N));
     Tensor<float> wt({K, N});
     wt.matrix() = w.matrix().transpose();
@@ -248,19 +249,25 @@ TEST(Matmul, LinearForwardWithActivationOrResidual) {
 }
 
 // On a CPU with AVX512-BF16 the GEMMs of bf16 and int8 weights run on vdpbf16ps or widened to
-// f32, by CPU (dispatch.cpp): both sets are runnable, so the tests above check the one this CPU
-// does not use too. The chosen one is among them.
+// f32, by CPU, or on AMX tiles where the CPU has them (dispatch.cpp): the sets without AMX are
+// runnable as well, so the tests above check those this CPU does not use too. The chosen one is
+// among them.
 TEST(Matmul, BothBf16GemmSetsAreRunnableWhereOneIs) {
-  int bf16_gemm = 0, f32_gemm = 0;
+  int bf16_gemm = 0, f32_gemm = 0, amx_gemm = 0;
   bool chosen_runnable = false;
   for (const auto* set : ved::nn::kernels::runnable_kernels()) {
     const std::string name = set->name;
     if (name == "avx512 (bf16, vnni)" || name == "avx512 (bf16)") ++bf16_gemm;
     if (name == "avx512 (bf16 decoding, vnni)" || name == "avx512 (bf16 decoding)") ++f32_gemm;
+    if (name == "avx512 (amx bf16, vnni)") ++amx_gemm;
     chosen_runnable = chosen_runnable || name == ved::kernel_isa();
   }
   EXPECT_EQ(bf16_gemm, f32_gemm);
   EXPECT_LE(bf16_gemm, 1);
+  EXPECT_LE(amx_gemm, bf16_gemm);
+  if (amx_gemm) {
+    EXPECT_STREQ(ved::kernel_isa(), "avx512 (amx bf16, vnni)");
+  }
   EXPECT_TRUE(chosen_runnable) << ved::kernel_isa();
 }
 

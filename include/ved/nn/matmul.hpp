@@ -5,7 +5,8 @@
 // Two regimes. Many rows of x (an encoder's tokens): compute-bound, so the product is cut into
 // fixed tiles shared out among the threads. With AVX2 or AVX-512, each tile packs its band of W
 // (widening bf16/int8) once, and a register-blocked kernel reads a few rows of x where they lie
-// (AVX512-BF16's vdpbf16ps: x and W packed as bf16 pairs) and sums every output over k in order;
+// (AVX512-BF16's vdpbf16ps: x and W packed as bf16 pairs; on CPUs with AMX, tiles of bf16 W
+// multiplied in place) and sums every output over k in order;
 // elsewhere each tile is a single-threaded Eigen GEMM. Eigen's
 // own threading is not used because its blocking, and so the order of its sums, depends on the
 // thread count; fixed tiles make y the same bits on any number of cores (and Eigen's tiles would
