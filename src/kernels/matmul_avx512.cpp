@@ -572,55 +572,68 @@ void pack_panel_bf16(const WeightView& w, int64_t n0, int64_t width, uint32_t* o
     for (int64_t q = 0; q < K2; ++q) out[q * NR + j] = bf16_pair(w.bf16 + (n0 + j) * K, K, q);
 }
 
-// W bf16, or int8 (see above).
-void gemm_bf16(const WeightView& w, const float* x, int64_t M, float* y, const Epilogue& e) {
-  const int64_t N = w.rows, K = w.cols, K2 = (K + 1) / 2;
-  constexpr int64_t MR = kGemmRows, NR = kGemmCols;
+// The grid of gemm_bf16 and gemm_amx: panels of MR rows of x, in row tiles of at most
+// kMaxTileRows rows (evenly sized), by kTileCols columns, fixed by the shape alone. x is packed a
+// group of row tiles at a time, by pack(p0, panels, capacity) for the group's panels from p0
+// (`capacity` panels at most in any group), so that the copy stays a few MiB however tall x is
+// (Donut's first stage has 300k tokens); a group still holds enough tiles for every thread. Then
+// tile(p0, first, last, n_tile) on the threads for each of the group's tiles: its panels
+// [p0 + first, p0 + last) by the columns from n_tile.
+template <typename Pack, typename Tile>
+void for_each_panel_tile(int64_t M, int64_t N, int64_t MR, const Pack& pack, const Tile& tile) {
   const int64_t panels = (M + MR - 1) / MR;
   const int64_t row_tiles = (panels * MR + kMaxTileRows - 1) / kMaxTileRows;
   const int64_t tile_panels = (panels + row_tiles - 1) / row_tiles;
   const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
-  const SplitEpilogue epilogue(e);
-  // x is packed (as bf16 pairs) a group of row tiles at a time, so that the copy stays a few MiB
-  // however tall x is (Donut's first stage has 300k tokens); a group still holds enough tiles for
-  // every thread.
   const int64_t group_tiles = std::max<int64_t>(1, 32 / col_tiles);
   for (int64_t t0 = 0; t0 < row_tiles; t0 += group_tiles) {
     const int64_t p0 = t0 * tile_panels;
     const int64_t group_panels = std::min(panels, (t0 + group_tiles) * tile_panels) - p0;
-    uint32_t* xp = reinterpret_cast<uint32_t*>(
-        scratch(2, std::min(panels, group_tiles * tile_panels) * MR * K2));
-    parallel_for(0, group_panels, 0, [&](int64_t p) {
+    pack(p0, group_panels, std::min(panels, group_tiles * tile_panels));
+    const int64_t tiles = (group_panels + tile_panels - 1) / tile_panels * col_tiles;
+    parallel_for(0, tiles, 0, [&](int64_t t) {
+      const int64_t first = t / col_tiles * tile_panels;
+      tile(p0, first, std::min(group_panels, first + tile_panels), t % col_tiles * kTileCols);
+    });
+  }
+}
+
+// W bf16, or int8 (see above).
+void gemm_bf16(const WeightView& w, const float* x, int64_t M, float* y, const Epilogue& e) {
+  const int64_t N = w.rows, K = w.cols, K2 = (K + 1) / 2;
+  constexpr int64_t MR = kGemmRows, NR = kGemmCols;
+  const SplitEpilogue epilogue(e);
+  uint32_t* xp = nullptr;  // x as bf16 pairs, panel by panel
+  const auto pack = [&](int64_t p0, int64_t panels, int64_t capacity) {
+    xp = reinterpret_cast<uint32_t*>(scratch(2, capacity * MR * K2));
+    parallel_for(0, panels, 0, [&](int64_t p) {
       const int64_t r = (p0 + p) * MR;
       pack_x_pairs<MR>(x + r * K, K, std::min(MR, M - r), xp + p * MR * K2);
     });
-    const int64_t tiles = (group_panels + tile_panels - 1) / tile_panels * col_tiles;
-    parallel_for(0, tiles, 0, [&](int64_t tile) {
-      const int64_t first = tile / col_tiles * tile_panels;
-      const int64_t last = std::min(group_panels, first + tile_panels);
-      const int64_t n_tile = tile % col_tiles * kTileCols;
-      uint32_t* wp = reinterpret_cast<uint32_t*>(scratch(0, NR * K2));
-      for (int64_t n0 = n_tile; n0 < std::min(N, n_tile + kTileCols); n0 += NR) {
-        const int64_t width = std::min(NR, N - n0);
-        if (width < NR)
-          for (int64_t q = 0; q < K2; ++q) std::fill(wp + q * NR + width, wp + (q + 1) * NR, 0u);
-        float scale[NR] = {};
-        if (w.type == WeightType::Int8) {
-          pack_panel_i8_as_bf16(w, n0, width, wp);
-          std::copy_n(w.scale + n0, width, scale);
-        } else {
-          pack_panel_bf16(w, n0, width, wp);
-        }
-        const float* column_scale = w.type == WeightType::Int8 ? scale : nullptr;
-        for (int64_t p = first; p < last; ++p) {
-          const int64_t r = (p0 + p) * MR, rows = std::min(MR, M - r);
-          gemm_panel_bf16(xp + p * MR * K2, wp, K2, y + r * N + n0, N, rows, width, column_scale,
-                          epilogue.bias(n0), epilogue.residual(N, r, n0));
-          epilogue.rest(y, N, r, rows, n0, width);
-        }
+  };
+  const auto tile = [&](int64_t p0, int64_t first, int64_t last, int64_t n_tile) {
+    uint32_t* wp = reinterpret_cast<uint32_t*>(scratch(0, NR * K2));
+    for (int64_t n0 = n_tile; n0 < std::min(N, n_tile + kTileCols); n0 += NR) {
+      const int64_t width = std::min(NR, N - n0);
+      if (width < NR)
+        for (int64_t q = 0; q < K2; ++q) std::fill(wp + q * NR + width, wp + (q + 1) * NR, 0u);
+      float scale[NR] = {};
+      if (w.type == WeightType::Int8) {
+        pack_panel_i8_as_bf16(w, n0, width, wp);
+        std::copy_n(w.scale + n0, width, scale);
+      } else {
+        pack_panel_bf16(w, n0, width, wp);
       }
-    });
-  }
+      const float* column_scale = w.type == WeightType::Int8 ? scale : nullptr;
+      for (int64_t p = first; p < last; ++p) {
+        const int64_t r = (p0 + p) * MR, rows = std::min(MR, M - r);
+        gemm_panel_bf16(xp + p * MR * K2, wp, K2, y + r * N + n0, N, rows, width, column_scale,
+                        epilogue.bias(n0), epilogue.residual(N, r, n0));
+        epilogue.rest(y, N, r, rows, n0, width);
+      }
+    }
+  };
+  for_each_panel_tile(M, N, MR, pack, tile);
 }
 
 }  // namespace
@@ -765,9 +778,9 @@ namespace {
 // operands as gemm_bf16 (x rounded to bf16, int8 columns scaled after the sum). One tdpbf16ps
 // multiplies a 16 x 32 block by a 32 x 16 one (8192 multiply-adds) where vdpbf16ps does 32; on
 // an Intel Xeon VM, where vdpbf16ps did not outpace f32 FMAs (see dispatch.cpp), this made bf16
-// encoders 3x faster than f32 ones. The tiles of y are gemm_bf16's grid with 32-row panels, and
-// every sum runs over k in order, 32 k per instruction, so y is the same bits on any number of
-// threads.
+// encoders 3x faster than f32 ones. The tiles of y are gemm_bf16's grid (for_each_panel_tile)
+// with 32-row panels, and every sum runs over k in order, 32 k per instruction, so y is the same
+// bits on any number of threads.
 //
 // The product is computed transposed, yᵀ = W xᵀ: W's rows are then the left operand as they lie
 // in memory (16 rows by 32 k a tile), and only x needs packing, as pairs of k per row (the right
@@ -813,87 +826,75 @@ void gemm_amx(const WeightView& w, const float* x, int64_t M, float* y, const Ep
   // k padded with zeros to whole tiles: 32 bf16 of W, 16 pairs of x.
   const int64_t K2p = ((K + 1) / 2 + 15) / 16 * 16, Kp = 2 * K2p;
   constexpr int64_t MR = kAmxRows, NR = kAmxCols, kHalf = MR / 2;
-  const int64_t panels = (M + MR - 1) / MR;
-  const int64_t row_tiles = (panels * MR + kMaxTileRows - 1) / kMaxTileRows;
-  const int64_t tile_panels = (panels + row_tiles - 1) / row_tiles;
-  const int64_t col_tiles = (N + kTileCols - 1) / kTileCols;
   const SplitEpilogue epilogue(e);
-  // x packed a group of row tiles at a time, as in gemm_bf16: each 32-row panel as two 16-row
-  // panels of K2p pairs (zero past K and past M).
-  const int64_t group_tiles = std::max<int64_t>(1, 32 / col_tiles);
-  for (int64_t t0 = 0; t0 < row_tiles; t0 += group_tiles) {
-    const int64_t p0 = t0 * tile_panels;
-    const int64_t group_panels = std::min(panels, (t0 + group_tiles) * tile_panels) - p0;
-    uint32_t* xp = reinterpret_cast<uint32_t*>(
-        scratch(2, std::min(panels, group_tiles * tile_panels) * MR * K2p));
-    parallel_for(0, group_panels * 2, 0, [&](int64_t half) {
+  // Each 32-row panel of x as two 16-row panels of K2p pairs (zero past K and past M).
+  uint32_t* xp = nullptr;
+  const auto pack = [&](int64_t p0, int64_t panels, int64_t capacity) {
+    xp = reinterpret_cast<uint32_t*>(scratch(2, capacity * MR * K2p));
+    parallel_for(0, panels * 2, 0, [&](int64_t half) {
       const int64_t r = p0 * MR + half * kHalf, rows = std::clamp<int64_t>(M - r, 0, kHalf);
       uint32_t* out = xp + half * kHalf * K2p;
       pack_x_pairs<kHalf>(rows ? x + r * K : x, K, rows, out);
-      const int64_t K2 = (K + 1) / 2;
-      std::fill(out + K2 * kHalf, out + K2p * kHalf, 0u);
+      std::fill(out + (K + 1) / 2 * kHalf, out + K2p * kHalf, 0u);
     });
-    const int64_t tiles = (group_panels + tile_panels - 1) / tile_panels * col_tiles;
-    parallel_for(0, tiles, 0, [&](int64_t tile) {
-      const int64_t first = tile / col_tiles * tile_panels;
-      const int64_t last = std::min(group_panels, first + tile_panels);
-      const int64_t n_tile = tile % col_tiles * kTileCols;
-      uint16_t* staged = reinterpret_cast<uint16_t*>(scratch(0, NR * Kp / 2));
-      alignas(64) float sums[NR * MR], block[MR * NR];  // yᵀ's block, then y's
-      _tile_loadconfig(&kTileConfig);
-      for (int64_t n0 = n_tile; n0 < std::min(N, n_tile + kTileCols); n0 += NR) {
-        const int64_t width = std::min(NR, N - n0);
-        float scale[NR] = {};
-        if (w.type == WeightType::Int8) std::copy_n(w.scale + n0, width, scale);
-        const bool in_place = w.type == WeightType::BF16 && width == NR && K == Kp;
-        if (!in_place) stage_rows_bf16(w, n0, width, Kp, staged);
-        const uint16_t* wa = in_place ? w.bf16 + n0 * K : staged;
-        const int64_t lda = in_place ? K : Kp;
-        // The tile loads read memory that the compiler does not know they read.
-        asm volatile("" ::: "memory");
-        for (int64_t p = first; p < last; ++p) {
-          const int64_t r = (p0 + p) * MR, rows = std::min(MR, M - r);
-          const uint32_t* x0 = xp + p * MR * K2p;
-          const uint32_t* x1 = x0 + kHalf * K2p;
-          _tile_zero(0);
-          _tile_zero(1);
-          _tile_zero(2);
-          _tile_zero(3);
-          for (int64_t q = 0; q < K2p; q += 16) {
-            _tile_loadd(4, wa + 2 * q, lda * 2);
-            _tile_loadd(5, wa + 16 * lda + 2 * q, lda * 2);
-            _tile_loadd(6, x0 + q * kHalf, kHalf * 4);
-            _tile_loadd(7, x1 + q * kHalf, kHalf * 4);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-          }
-          _tile_stored(0, sums, MR * 4);
-          _tile_stored(1, sums + 16, MR * 4);
-          _tile_stored(2, sums + 16 * MR, MR * 4);
-          _tile_stored(3, sums + 16 * MR + 16, MR * 4);
-          for (int i = 0; i < 2; ++i)
-            for (int j = 0; j < 2; ++j)
-              transpose16(sums + 16 * i * MR + 16 * j, MR, block + 16 * j * NR + 16 * i, NR);
-          // Out through gemm_panel_bf16's store, 8 rows at a time.
-          for (int64_t m0 = 0; m0 < rows; m0 += kGemmRows) {
-            __m512 acc[kGemmRows][2];
-            for (int64_t m = 0; m < kGemmRows; ++m)
-              for (int j = 0; j < 2; ++j) {
-                acc[m][j] = _mm512_load_ps(block + (m0 + m) * NR + 16 * j);
-                if (w.type == WeightType::Int8)
-                  acc[m][j] = _mm512_mul_ps(acc[m][j], _mm512_loadu_ps(scale + 16 * j));
-              }
-            store_tile(acc, y + (r + m0) * N + n0, N, std::min(kGemmRows, rows - m0), width,
-                       epilogue.bias(n0), epilogue.residual(N, r + m0, n0));
-          }
-          epilogue.rest(y, N, r, rows, n0, width);
+  };
+  const auto tile = [&](int64_t p0, int64_t first, int64_t last, int64_t n_tile) {
+    uint16_t* staged = reinterpret_cast<uint16_t*>(scratch(0, NR * Kp / 2));
+    alignas(64) float sums[NR * MR], block[MR * NR];  // yᵀ's block, then y's
+    _tile_loadconfig(&kTileConfig);
+    for (int64_t n0 = n_tile; n0 < std::min(N, n_tile + kTileCols); n0 += NR) {
+      const int64_t width = std::min(NR, N - n0);
+      float scale[NR] = {};
+      if (w.type == WeightType::Int8) std::copy_n(w.scale + n0, width, scale);
+      const bool in_place = w.type == WeightType::BF16 && width == NR && K == Kp;
+      if (!in_place) stage_rows_bf16(w, n0, width, Kp, staged);
+      const uint16_t* wa = in_place ? w.bf16 + n0 * K : staged;
+      const int64_t lda = in_place ? K : Kp;
+      // The tile loads read memory that the compiler does not know they read.
+      asm volatile("" ::: "memory");
+      for (int64_t p = first; p < last; ++p) {
+        const int64_t r = (p0 + p) * MR, rows = std::min(MR, M - r);
+        const uint32_t* x0 = xp + p * MR * K2p;
+        const uint32_t* x1 = x0 + kHalf * K2p;
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int64_t q = 0; q < K2p; q += 16) {
+          _tile_loadd(4, wa + 2 * q, lda * 2);
+          _tile_loadd(5, wa + 16 * lda + 2 * q, lda * 2);
+          _tile_loadd(6, x0 + q * kHalf, kHalf * 4);
+          _tile_loadd(7, x1 + q * kHalf, kHalf * 4);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+          _tile_dpbf16ps(2, 5, 6);
+          _tile_dpbf16ps(3, 5, 7);
         }
+        _tile_stored(0, sums, MR * 4);
+        _tile_stored(1, sums + 16, MR * 4);
+        _tile_stored(2, sums + 16 * MR, MR * 4);
+        _tile_stored(3, sums + 16 * MR + 16, MR * 4);
+        for (int i = 0; i < 2; ++i)
+          for (int j = 0; j < 2; ++j)
+            transpose16(sums + 16 * i * MR + 16 * j, MR, block + 16 * j * NR + 16 * i, NR);
+        // Out through gemm_panel_bf16's store, 8 rows at a time.
+        for (int64_t m0 = 0; m0 < rows; m0 += kGemmRows) {
+          __m512 acc[kGemmRows][2];
+          for (int64_t m = 0; m < kGemmRows; ++m)
+            for (int j = 0; j < 2; ++j) {
+              acc[m][j] = _mm512_load_ps(block + (m0 + m) * NR + 16 * j);
+              if (w.type == WeightType::Int8)
+                acc[m][j] = _mm512_mul_ps(acc[m][j], _mm512_loadu_ps(scale + 16 * j));
+            }
+          store_tile(acc, y + (r + m0) * N + n0, N, std::min(kGemmRows, rows - m0), width,
+                     epilogue.bias(n0), epilogue.residual(N, r + m0, n0));
+        }
+        epilogue.rest(y, N, r, rows, n0, width);
       }
-      _tile_release();
-    });
-  }
+    }
+    _tile_release();
+  };
+  for_each_panel_tile(M, N, MR, pack, tile);
 }
 
 }  // namespace
