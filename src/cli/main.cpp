@@ -568,8 +568,9 @@ int main(int argc, char** argv) {
   if (command == "--version") {
     std::cout << "ved " << VED_VERSION_STRING << "\n";
     try {
-      std::cout << "kernels: " << ved::kernel_isa() << " (VED_ISA=generic|avx2|avx512 lowers it), "
-                << ved::num_threads() << " threads\n";
+      std::cout << "kernels: " << ved::kernel_isa()
+                << " (VED_ISA=generic|avx2|avx512|amx lowers it), " << ved::num_threads()
+                << " threads\n";
     } catch (const ved::Error& e) {
       std::cout << "kernels: " << e.what() << "\n";
     }

@@ -53,6 +53,9 @@ bool cpu_bf16_gemm_pays() {
 // for this process to use the tile registers (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA,
 // Linux 5.16 and later), asked for once: without it the first tile instruction faults. Linux
 // refuses when a thread's signal stack is too small for the tile state; ved then does without.
+// Once granted, every signal frame of the process carries the tile state (8 KiB more), and Linux
+// refuses alternate signal stacks smaller than sysconf(_SC_SIGSTKSZ) says: VED_ISA=avx512
+// leaves AMX alone.
 bool cpu_has_amx_bf16() {
   unsigned a, b, c, d;
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d >> 24 & 1u) || !(d >> 22 & 1u)) return false;
@@ -84,13 +87,15 @@ bool cpu_has_avx2() {
 const KernelSet& choose() {
   const char* env = std::getenv("VED_ISA");
   const std::string want = env && *env ? env : "best";
-  if (want != "best" && want != "generic" && want != "avx2" && want != "avx512")
-    throw InvalidArgument("VED_ISA='" + want + "': expected generic, avx2 or avx512");
+  if (want != "best" && want != "generic" && want != "avx2" && want != "avx512" && want != "amx")
+    throw InvalidArgument("VED_ISA='" + want + "': expected generic, avx2, avx512 or amx");
 #if defined(VED_HAVE_X86_KERNELS)
-  // A path the CPU lacks is never taken: VED_ISA only lowers the choice.
-  if ((want == "best" || want == "avx512") && cpu_has_avx512()) return *best_avx512();
-  if ((want == "best" || want == "avx512" || want == "avx2") && cpu_has_avx2())
-    return *avx2_kernels();
+  // A path the CPU lacks is never taken: VED_ISA only lowers the choice. "avx512" stops short of
+  // AMX, for programs that must not have the tile state in their signal frames (see
+  // cpu_has_amx_bf16).
+  const bool up_to_avx512 = want == "best" || want == "amx" || want == "avx512";
+  if (up_to_avx512 && cpu_has_avx512()) return *best_avx512(want != "avx512");
+  if ((up_to_avx512 || want == "avx2") && cpu_has_avx2()) return *avx2_kernels();
 #endif
   return generic_kernels();
 }

@@ -200,12 +200,17 @@ TEST(Cli, UnusedWeightsWarnAndStrictRefuses) {
   EXPECT_NE(r.out.find("encoder.extra_head.weight"), std::string::npos) << r.out;
 }
 
-// VED_ISA lowers the kernel set (never raises it), an unknown value is an error naming it, and
-// the default thread count follows the CPU affinity (taskset) of the process.
+// VED_ISA lowers the kernel set (never raises it; avx512 leaves out AMX), an unknown value is an
+// error naming it, and the default thread count follows the CPU affinity (taskset) of the process.
 TEST(Cli, KernelSetAndThreadCountFromTheEnvironment) {
   Result r = test::run_shell("VED_ISA=generic " + test::shell_quote(VED_CLI_PATH) + " --version");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("kernels: generic"), std::string::npos) << r.out;
+  // avx512 is the widest set without AMX (on a CPU without AVX-512, a lower one).
+  r = test::run_shell("VED_ISA=avx512 " + test::shell_quote(VED_CLI_PATH) + " --version");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string kernels = r.out.substr(r.out.find("kernels: "));
+  EXPECT_EQ(kernels.substr(0, kernels.find(" (VED_ISA")).find("amx"), std::string::npos) << r.out;
   r = test::run_shell("VED_ISA=sse9 " + test::shell_quote(VED_CLI_PATH) + " --version");
   EXPECT_NE(r.out.find("VED_ISA='sse9'"), std::string::npos) << r.out;
   const std::string pixels = test::fixture("models/vit-gpt2/expected.safetensors");
