@@ -489,13 +489,14 @@ void gemm_panel_bf16(const uint32_t* xp, const uint32_t* wp, int64_t K2, float* 
   store_tile(acc, y, ldy, rows, cols, bias, residual);
 }
 
-// A panel of R rows of x (8 for gemm_panel_bf16, 16 for gemm_amx): out[q * R + m] =
-// bf16_pair(row m, q), rounded as to_bf16 rounds, zero for rows m >= `rows`. 16 pairs of each row
+// A panel of R rows of x (8 for gemm_panel_bf16, 16 for gemm_amx and AMX attention's keys),
+// rows ldx apart: out[q * R + m] = bf16_pair(row m, q), rounded as to_bf16 rounds, zero for rows
+// m >= `rows`. 16 pairs of each row
 // at a time (one vcvtne2ps2bf16 per 32 floats), transposed in registers: through a bf16 copy of
 // each row and a store per pair, packing x took 5% of trocr-small's bf16 encoder on an AMD EPYC
 // VM, a tenth of its products.
 template <int64_t R>
-void pack_x_pairs(const float* x, int64_t K, int64_t rows, uint32_t* out) {
+void pack_x_pairs(const float* x, int64_t K, int64_t rows, uint32_t* out, int64_t ldx) {
   static_assert(R == 8 || R == 16, "a panel is half or all of a 16 x 16 block");
   const int64_t K2 = (K + 1) / 2;
   alignas(64) uint32_t block[16 * 16] = {};  // rows m, 16 pairs each; rows past R stay zero
@@ -506,7 +507,7 @@ void pack_x_pairs(const float* x, int64_t K, int64_t rows, uint32_t* out) {
     for (int64_t m = 0; m < R; ++m) {
       __m512i v = _mm512_setzero_si512();
       if (m < rows) {
-        const float* xm = x + m * K + k0;
+        const float* xm = x + m * ldx + k0;
         v = as_bytes(
             _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, xm + 16), _mm512_maskz_loadu_ps(lo, xm)));
       }
@@ -608,7 +609,7 @@ void gemm_bf16(const WeightView& w, const float* x, int64_t M, float* y, const E
     xp = reinterpret_cast<uint32_t*>(scratch(2, capacity * MR * K2));
     parallel_for(0, panels, 0, [&](int64_t p) {
       const int64_t r = (p0 + p) * MR;
-      pack_x_pairs<MR>(x + r * K, K, std::min(MR, M - r), xp + p * MR * K2);
+      pack_x_pairs<MR>(x + r * K, K, std::min(MR, M - r), xp + p * MR * K2, K);
     });
   };
   const auto tile = [&](int64_t p0, int64_t first, int64_t last, int64_t n_tile) {
@@ -834,7 +835,7 @@ void gemm_amx(const WeightView& w, const float* x, int64_t M, float* y, const Ep
     parallel_for(0, panels * 2, 0, [&](int64_t half) {
       const int64_t r = p0 * MR + half * kHalf, rows = std::clamp<int64_t>(M - r, 0, kHalf);
       uint32_t* out = xp + half * kHalf * K2p;
-      pack_x_pairs<kHalf>(rows ? x + r * K : x, K, rows, out);
+      pack_x_pairs<kHalf>(rows ? x + r * K : x, K, rows, out, K);
       std::fill(out + (K + 1) / 2 * kHalf, out + K2p * kHalf, 0u);
     });
   };
@@ -897,6 +898,149 @@ void gemm_amx(const WeightView& w, const float* x, int64_t M, float* y, const Ep
   for_each_panel_tile(M, N, MR, pack, tile);
 }
 
+// 16 floats rounded to bf16 (as to_bf16 rounds), one per 32-bit lane's low half.
+inline __m512i bf16_lanes(__m512 v) {
+  return _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+}
+
+// One head of attention on AMX tiles, for models whose weights are bf16 or int8
+// (AttentionArgs::reduced): q, k, the probabilities and v are rounded to bf16, as those models'
+// products round x; the sums, the scaling, the biases and the softmax stay f32. In trocr-small's
+// bf16 encoder (577 tokens, 64-wide heads) the f32 kernel (attention_rows.inc) took as long as
+// all the encoder's products on AMX.
+//
+// k is packed once as the right operand of q kᵀ (16-key panels of pairs of features), v as that
+// of p v (16-feature panels of pairs of keys). Then 32 queries at a time: their scores against
+// every key (32 x 32 blocks, four tiles each, the features in order), the softmax of each row,
+// its probabilities as bf16, and the block's output, 32 features at a time (the keys in order).
+// A query's sums never involve another query's operands, so its output does not depend on the
+// block it falls in nor on the thread count. Heads whose width is not a whole number of
+// 16-float rows, and fewer than 16 queries, take the f32 kernel.
+void attend_amx(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2) {
+  const int64_t d = a.head_dim, tq = a.tq, tk = a.tk;
+  if (!a.reduced || d % 16 != 0 || tq < 16 || tk < 1) return attend(a, h, bias, bias2);
+  constexpr int64_t B = 32;  // queries and keys a block; features or keys a tile row
+  const int64_t dp = (d + B - 1) / B * B, tkp = (tk + B - 1) / B * B;
+  // In 4-byte units: kp [tkp / 16][dp / 2][16], vp [d / 16][tkp / 2][16], the block's scores
+  // [B][tkp] and probabilities [B][tkp / 2], its queries [B][dp / 2] and a staged output [B][B].
+  const int64_t kp_size = tkp * dp / 2, vp_size = d * tkp / 2;
+  thread_local std::vector<float> buffer;
+  const size_t need =
+      static_cast<size_t>(kp_size + vp_size + B * tkp * 3 / 2 + B * dp / 2 + B * B + 16);
+  if (buffer.size() < need) buffer.resize(need);
+  float* base = buffer.data() + (64 - reinterpret_cast<uintptr_t>(buffer.data()) % 64) % 64 / 4;
+  uint32_t* kp = reinterpret_cast<uint32_t*>(base);
+  uint32_t* vp = kp + kp_size;
+  float* s = reinterpret_cast<float*>(vp + vp_size);
+  uint16_t* pb = reinterpret_cast<uint16_t*>(s + B * tkp);
+  uint16_t* qb = pb + B * tkp;
+  float* staged = reinterpret_cast<float*>(qb + B * dp);
+
+  for (int64_t j0 = 0; j0 < tkp; j0 += 16) {
+    const int64_t rows = std::clamp<int64_t>(tk - j0, 0, 16);
+    uint32_t* panel = kp + j0 * dp / 2;
+    pack_x_pairs<16>(rows ? a.k + j0 * a.kv_stride + h * d : a.k, d, rows, panel, a.kv_stride);
+    std::fill(panel + d / 2 * 16, panel + dp / 2 * 16, 0u);
+  }
+  for (int64_t q = 0; q < tkp / 2; ++q) {
+    const int64_t j = 2 * q;
+    const float* v0 = a.v + j * a.kv_stride + h * d;
+    for (int64_t c0 = 0; c0 < d; c0 += 16) {
+      const __m512i lo = j < tk ? bf16_lanes(_mm512_loadu_ps(v0 + c0)) : _mm512_setzero_si512();
+      const __m512i hi =
+          j + 1 < tk ? bf16_lanes(_mm512_loadu_ps(v0 + a.kv_stride + c0)) : _mm512_setzero_si512();
+      _mm512_store_si512(vp + (c0 * tkp / 2 + q * 16),
+                         _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+    }
+  }
+
+  const int64_t past = tk - tq;
+  _tile_loadconfig(&kTileConfig);
+  for (int64_t i0 = 0; i0 < tq; i0 += B) {
+    const int64_t rows = std::min(B, tq - i0);
+    for (int64_t r = 0; r < B; ++r) {
+      uint16_t* row = qb + r * dp;
+      int64_t c = 0;
+      if (r < rows)
+        for (const float* src = a.q + (i0 + r) * a.q_stride + h * d; c < d; c += 16)
+          _mm256_storeu_si256(
+              reinterpret_cast<__m256i*>(row + c),
+              reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(src + c))));
+      std::fill(row + c, row + dp, uint16_t{0});
+    }
+    asm volatile("" ::: "memory");  // the tile loads read what was just stored
+    for (int64_t j0 = 0; j0 < tkp; j0 += B) {
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (int64_t c = 0; c < dp; c += B) {
+        _tile_loadd(4, qb + c, dp * 2);
+        _tile_loadd(5, qb + 16 * dp + c, dp * 2);
+        _tile_loadd(6, kp + j0 * dp / 2 + c / 2 * 16, 64);
+        _tile_loadd(7, kp + (j0 + 16) * dp / 2 + c / 2 * 16, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+      }
+      _tile_stored(0, s + j0, tkp * 4);
+      _tile_stored(1, s + j0 + 16, tkp * 4);
+      _tile_stored(2, s + 16 * tkp + j0, tkp * 4);
+      _tile_stored(3, s + 16 * tkp + j0 + 16, tkp * 4);
+    }
+    for (int64_t r = 0; r < B; ++r) {
+      uint16_t* p = pb + r * tkp;
+      if (r >= rows) {
+        std::fill(p, p + tkp, uint16_t{0});
+        continue;
+      }
+      const int64_t i = i0 + r, visible = a.causal ? std::min(tk, past + i + 1) : tk;
+      float* row = s + r * tkp;
+      softmax(row, visible, a.scale, bias ? bias + i * tk : nullptr,
+              bias2 ? bias2 + i * tk : nullptr);
+      std::fill(row + visible, row + tkp, 0.0f);
+      for (int64_t j = 0; j < tkp; j += 32)
+        _mm512_storeu_si512(p + j, as_bytes(_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + j + 16),
+                                                                _mm512_loadu_ps(row + j))));
+    }
+    asm volatile("" ::: "memory");
+    float* out = a.out + i0 * a.out_stride + h * d;
+    for (int64_t c0 = 0; c0 < d; c0 += B) {
+      const bool two = d - c0 > 16;  // a second 16-feature panel
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (int64_t j = 0; j < tkp; j += B) {
+        _tile_loadd(4, pb + j, tkp * 2);
+        _tile_loadd(5, pb + 16 * tkp + j, tkp * 2);
+        _tile_loadd(6, vp + c0 * tkp / 2 + j / 2 * 16, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(2, 5, 6);
+        if (two) {
+          _tile_loadd(7, vp + (c0 + 16) * tkp / 2 + j / 2 * 16, 64);
+          _tile_dpbf16ps(1, 4, 7);
+          _tile_dpbf16ps(3, 5, 7);
+        }
+      }
+      // Whole blocks straight into the output, the last one through `staged`.
+      float* o = rows == B ? out + c0 : staged;
+      const int64_t ldo = rows == B ? a.out_stride : B;
+      _tile_stored(0, o, ldo * 4);
+      _tile_stored(2, o + 16 * ldo, ldo * 4);
+      if (two) {
+        _tile_stored(1, o + 16, ldo * 4);
+        _tile_stored(3, o + 16 * ldo + 16, ldo * 4);
+      }
+      if (rows < B)
+        for (int64_t r = 0; r < rows; ++r)
+          std::copy_n(staged + r * B, two ? 32 : 16, out + r * a.out_stride + c0);
+    }
+  }
+  _tile_release();
+}
+
 }  // namespace
 }  // namespace avx512
 }  // namespace ved::nn::kernels
@@ -937,9 +1081,10 @@ void multiply_reduced(const WeightView& w, const float* x, int64_t M, float* y, 
 
 const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni, bool bf16_gemm, bool amx) {
   using avx512::multiply_reduced;
-  const auto set = [](const char* name, decltype(KernelSet::multiply) multiply) {
+  const auto set = [](const char* name, decltype(KernelSet::multiply) multiply,
+                      decltype(KernelSet::attend) attend = avx512::attend) {
     return KernelSet{name,         multiply,          avx512::softmax, avx512::layer_norm,
-                     avx512::gelu, avx512::gelu_tanh, avx512::attend};
+                     avx512::gelu, avx512::gelu_tanh, attend};
   };
   static const KernelSet sets[] = {
     set("avx512 (vnni)", multiply_reduced<false, true, false>),
@@ -948,7 +1093,7 @@ const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni, bool bf16_gemm, bo
     set("avx512 (bf16)", multiply_reduced<true, false, true>),
     set("avx512 (bf16, vnni)", multiply_reduced<true, true, true>),
 #if VED_HAVE_AMX
-    set("avx512 (amx bf16, vnni)", multiply_reduced<true, true, false, true>),
+    set("avx512 (amx bf16, vnni)", multiply_reduced<true, true, false, true>, avx512::attend_amx),
 #endif
   };
   if (!bf16) return vnni ? &sets[0] : nullptr;

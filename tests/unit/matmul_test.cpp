@@ -533,12 +533,28 @@ TEST(Softmax, NoProbabilityIsDenormalOnEveryKernelSet) {
     }
 }
 
+// x rounded to bf16 as the reduced kernels round their operands, back in double.
+double bf16_rounded(float x) {
+  const uint32_t u = uint32_t{ved::nn::kernel::f32_to_bf16(x)} << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// Whether `set` has attention of its own for reduced-precision models (AttentionArgs::reduced)
+// of this shape: the AMX set for heads of whole 16-float rows and 16 queries or more.
+bool attends_reduced(const ved::nn::kernels::KernelSet& set, int64_t tq, int64_t d) {
+  return std::string(set.name).find("amx") != std::string::npos && d % 16 == 0 && tq >= 16;
+}
+
 // One head of attention, softmax(q kᵀ · scale + bias + bias2) v, from a packed [T, 3D]
 // projection (rows 3D apart, head h at column h·d), against double precision: few queries
 // (decoding) and many (encoders, the AVX2 and AVX-512 sets' own kernel), head sizes the kernels
 // cover (multiples of 8 or 16, in passes of 1-3 vectors), the AVX-512 one does not (24, 40)
 // and neither does (20), 6 and 7 queries (AVX2's block, under AVX-512's), keys past a multiple
-// of 8 and 16, causal and not.
+// of 8 and 16, causal and not. Then the same head as a reduced-precision model asks for it: a
+// set with a bf16 path (AMX) must give the attention of q, k and v rounded to bf16 (and of the
+// probabilities, one more rounding each), every other set its f32 result, bit for bit.
 TEST(Attention, EveryKernelSetMatchesDoubleReference) {
   struct Case {
     int64_t tq, tk, d;
@@ -548,7 +564,7 @@ TEST(Attention, EveryKernelSetMatchesDoubleReference) {
                         {8, 8, 16, false},   {13, 13, 32, false}, {100, 100, 32, false},
                         {9, 33, 48, true},   {17, 17, 64, false}, {20, 45, 80, false},
                         {12, 12, 24, false}, {30, 50, 128, true}, {6, 11, 40, true},
-                        {7, 9, 20, false}};
+                        {7, 9, 20, false},   {16, 16, 16, false}, {70, 70, 48, true}};
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (const Case& c : cases)
@@ -570,14 +586,10 @@ TEST(Attention, EveryKernelSetMatchesDoubleReference) {
       const ved::nn::AttentionArgs a{
           q.data(), 3 * D, kv.data() + D, kv.data() + 2 * D, 3 * D, nullptr, D, c.tq, c.tk,
           heads,    c.d,   scale,         c.causal};
-      for (const auto* set : ved::nn::kernels::runnable_kernels()) {
-        SCOPED_TRACE(std::string(set->name) + " tq " + std::to_string(c.tq) + " tk " +
-                     std::to_string(c.tk) + " d " + std::to_string(c.d) + " biases " +
-                     std::to_string(biases));
-        std::vector<float> out(static_cast<size_t>(c.tq * D) + 1, 42.0f);
-        ved::nn::AttentionArgs args = a;
-        args.out = out.data();
-        set->attend(args, h, bias, bias2);
+      // The reference, from operands rounded to bf16 or not; the probabilities stay exact and
+      // their rounding (2^-8 relatively at most, each) goes into the tolerance.
+      const auto check = [&](const std::vector<float>& out, bool rounded) {
+        const auto operand = [&](float x) { return rounded ? bf16_rounded(x) : double(x); };
         for (int64_t i = 0; i < c.tq; ++i) {
           const int64_t visible = c.causal ? std::min(c.tk, c.tk - c.tq + i + 1) : c.tk;
           std::vector<double> p(static_cast<size_t>(visible));
@@ -585,8 +597,8 @@ TEST(Attention, EveryKernelSetMatchesDoubleReference) {
           for (int64_t j = 0; j < visible; ++j) {
             double dot = 0, mag = 0;
             for (int64_t e = 0; e < c.d; ++e) {
-              const double x = q[size_t(i * 3 * D + h * c.d + e)];
-              const double y = kv[size_t(j * 3 * D + D + h * c.d + e)];
+              const double x = operand(q[size_t(i * 3 * D + h * c.d + e)]);
+              const double y = operand(kv[size_t(j * 3 * D + D + h * c.d + e)]);
               dot += x * y;
               mag += std::fabs(x * y);
             }
@@ -601,13 +613,16 @@ TEST(Attention, EveryKernelSetMatchesDoubleReference) {
           for (int64_t e = 0; e < c.d; ++e) {
             double want = 0, mass = 0;
             for (int64_t j = 0; j < visible; ++j) {
-              const double v = kv[size_t(j * 3 * D + 2 * D + h * c.d + e)];
+              const double v = operand(kv[size_t(j * 3 * D + 2 * D + h * c.d + e)]);
               want += p[size_t(j)] / sum * v;
               mass += p[size_t(j)] / sum * std::fabs(v);
             }
             // A logit off by δ moves the probabilities by up to 2δ relatively; then the
             // exponentials (2 ulp), the sums over keys and the last products.
-            const double tol = (2 * largest + double(c.tk + c.d + 16) * 0x1p-24) * mass + 1e-30;
+            const double tol =
+                (2 * largest + double(c.tk + c.d + 16) * 0x1p-24 + (rounded ? 0x1p-8 : 0.0)) *
+                    mass +
+                1e-30;
             ASSERT_NEAR(out[size_t(i * D + h * c.d + e)], want, tol)
                 << "query " << i << " feature " << e;
           }
@@ -615,36 +630,59 @@ TEST(Attention, EveryKernelSetMatchesDoubleReference) {
             EXPECT_EQ(out[size_t(i * D + e)], 42.0f) << "wrote into head 0";
         }
         EXPECT_EQ(out.back(), 42.0f) << "wrote past the output";
+      };
+      for (const auto* set : ved::nn::kernels::runnable_kernels()) {
+        SCOPED_TRACE(std::string(set->name) + " tq " + std::to_string(c.tq) + " tk " +
+                     std::to_string(c.tk) + " d " + std::to_string(c.d) + " biases " +
+                     std::to_string(biases));
+        std::vector<float> out(static_cast<size_t>(c.tq * D) + 1, 42.0f), reduced(out);
+        ved::nn::AttentionArgs args = a;
+        args.out = out.data();
+        set->attend(args, h, bias, bias2);
+        check(out, false);
+        args.out = reduced.data();
+        args.reduced = true;
+        set->attend(args, h, bias, bias2);
+        if (attends_reduced(*set, c.tq, c.d)) {
+          SCOPED_TRACE("reduced");
+          check(reduced, true);
+        } else {
+          EXPECT_EQ(reduced, out) << "reduced precision asked of a set without it";
+        }
       }
     }
 }
 
 // A query's output does not depend on which other queries a call holds (the kernels take them
-// 8 or 6 at a time; the last block of a call repeats its last query).
+// 8 or 6 at a time, AMX's reduced-precision one 32; the last block of a call repeats its last
+// query or pads it with zeros).
 TEST(Attention, QueriesAreIndependentOfTheirBlock) {
   std::mt19937 rng(9);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  const int64_t tq = 21, tk = 21, d = 32, D = d;
-  std::vector<float> qkv(static_cast<size_t>(tq * 3 * D));
+  const int64_t d = 32, D = d;
+  std::vector<float> qkv(static_cast<size_t>(45 * 3 * D));
   for (float& v : qkv) v = normal(rng);
-  for (const auto* set : ved::nn::kernels::runnable_kernels()) {
-    SCOPED_TRACE(set->name);
-    std::vector<float> all(static_cast<size_t>(tq * D)), part(all.size());
-    ved::nn::AttentionArgs a{
-        qkv.data(), 3 * D, qkv.data() + D, qkv.data() + 2 * D, 3 * D, all.data(), D, tq, tk, 1,
-        d,          0.2f,  false};
-    set->attend(a, 0, nullptr, nullptr);
-    // Queries 5..20 alone, blocked differently than after 0..4 (AVX-512: [5, 13) and [13, 21),
-    // AVX2: [5, 11), [11, 17) and [17, 21)).
-    const int64_t first = 5;
-    a.q = qkv.data() + first * 3 * D;
-    a.out = part.data();
-    a.tq = tq - first;
-    set->attend(a, 0, nullptr, nullptr);
-    for (int64_t i = first; i < tq; ++i)
-      for (int64_t e = 0; e < d; ++e)
-        ASSERT_EQ(all[size_t(i * D + e)], part[size_t((i - first) * D + e)]) << i << " " << e;
-  }
+  for (const auto* set : ved::nn::kernels::runnable_kernels())
+    for (const bool reduced : {false, true}) {
+      // 21 queries, then 5..20 alone, blocked differently (AVX-512: [5, 13) and [13, 21), AVX2:
+      // [5, 11), [11, 17) and [17, 21)); reduced, 45 queries and 5..44 (AMX: [5, 37) and
+      // [37, 45)), where the set has a reduced-precision kernel of its own.
+      const int64_t tq = reduced ? 45 : 21, tk = tq, first = 5;
+      if (reduced && !attends_reduced(*set, tq - first, d)) continue;
+      SCOPED_TRACE(std::string(set->name) + (reduced ? " reduced" : ""));
+      std::vector<float> all(static_cast<size_t>(tq * D)), part(all.size());
+      ved::nn::AttentionArgs a{
+          qkv.data(), 3 * D, qkv.data() + D, qkv.data() + 2 * D, 3 * D, all.data(), D, tq, tk, 1, d,
+          0.2f,       false, reduced};
+      set->attend(a, 0, nullptr, nullptr);
+      a.q = qkv.data() + first * 3 * D;
+      a.out = part.data();
+      a.tq = tq - first;
+      set->attend(a, 0, nullptr, nullptr);
+      for (int64_t i = first; i < tq; ++i)
+        for (int64_t e = 0; e < d; ++e)
+          ASSERT_EQ(all[size_t(i * D + e)], part[size_t((i - first) * D + e)]) << i << " " << e;
+    }
 }
 
 // LayerNorm rows against the formula in double, at widths around the vector widths and at the

@@ -316,12 +316,14 @@ struct SwinLayer {
         }
       });
       const Tensor<float> ctx = nn::packed_self_attention(
-          self.qkv.forward(windows), self.num_heads, scale, [&](int64_t n, int64_t h) {
+          self.qkv.forward(windows), self.num_heads, scale,
+          [&](int64_t n, int64_t h) {
             const float* mask =
                 masks ? masks->for_window(r0 + n / cols % nr, n % cols, rows, cols) : nullptr;
             return std::pair<const float*, const float*>(
                 self.relative_position_bias.data() + h * T * T, mask);
-          });
+          },
+          self.qkv.weight().type() != WeightType::F32);
       const Tensor<float> o = attention.output.forward(ctx);
       parallel_for(0, nwin, 1, [&](int64_t n) {
         for (int64_t t = 0; t < T; ++t) {

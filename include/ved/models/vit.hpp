@@ -169,10 +169,13 @@ struct ViTSelfAttention {
                         const float* bias2 = nullptr) const {
     const int64_t T = x.dim(1), hd = x.dim(2) / num_heads;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    return nn::packed_self_attention(qkv.forward(x), num_heads, scale, [&](int64_t, int64_t h) {
-      return std::pair<const float*, const float*>(bias ? bias + h * T * T : nullptr,
-                                                   bias2 ? bias2 + h * T * T : nullptr);
-    });
+    return nn::packed_self_attention(
+        qkv.forward(x), num_heads, scale,
+        [&](int64_t, int64_t h) {
+          return std::pair<const float*, const float*>(bias ? bias + h * T * T : nullptr,
+                                                       bias2 ? bias2 + h * T * T : nullptr);
+        },
+        qkv.weight().type() != WeightType::F32);
   }
 };
 

@@ -24,6 +24,10 @@ struct AttentionArgs {
   float scale;
   // Query i sits at absolute position tk - tq + i and sees keys up to it (decoder self-attention).
   bool causal;
+  // The model's weights are bf16 or int8: q kᵀ and the probabilities' product with v may take
+  // bf16 operands (f32 sums, f32 softmax), as that model's products already round x, where the
+  // kernels have a faster path for them (AMX). Otherwise f32 throughout.
+  bool reduced = false;
 };
 
 // One row of scores in place: s = s · scale + bias + bias2 (each bias optional, added in that
@@ -81,10 +85,11 @@ inline Tensor<float> batched_attention(const Tensor<float>& q, const Tensor<floa
 // batch) from a packed projection: qkv [N, T, 3 * heads * head_dim] holding q | k | v along the
 // last dimension -> [N, T, heads * head_dim]. `biases(n, h)` returns the two optional additive
 // score terms of window n, head h (see attend_head) as a std::pair of pointers; a lambda, so the
-// kernel stays free of indirect calls. Parallel over windows × heads.
+// kernel stays free of indirect calls. `reduced`: see AttentionArgs. Parallel over windows ×
+// heads.
 template <typename Biases>
 Tensor<float> packed_self_attention(const Tensor<float>& qkv, int64_t heads, float scale,
-                                    Biases&& biases) {
+                                    Biases&& biases, bool reduced = false) {
   const int64_t N = qkv.dim(0), T = qkv.dim(1), D = qkv.dim(2) / 3, hd = D / heads;
   Tensor<float> out = Tensor<float>::uninitialized({N, T, D});
   const float* src = qkv.data();
@@ -92,8 +97,8 @@ Tensor<float> packed_self_attention(const Tensor<float>& qkv, int64_t heads, flo
   parallel_for(0, N * heads, 1, [&](int64_t nh) {
     const int64_t n = nh / heads, h = nh % heads;
     const float* base = src + n * T * 3 * D;
-    AttentionArgs a{base, 3 * D, base + D, base + 2 * D, 3 * D, dst + n * T * D, D, T,
-                    T,    heads, hd,       scale,        false};
+    AttentionArgs a{base, 3 * D, base + D, base + 2 * D, 3 * D, dst + n * T * D, D,
+                    T,    T,     heads,    hd,           scale, false,           reduced};
     const auto [b1, b2] = biases(n, h);
     attend_head(a, h, b1, b2);
   });
