@@ -76,7 +76,7 @@ class SplitEpilogue {
 
 // One head of attention through a set's own products (k as a weight matrix, then v) and softmax:
 // any shape. The generic set's attention; the AVX2 and AVX-512 sets' for what their kernel
-// (attention_rows.inc) does not cover (decoding's few queries).
+// (attention_rows.inc) does not cover (heads not a whole number of vectors wide).
 void attend_by_products(const KernelSet& set, const AttentionArgs& a, int64_t h, const float* bias,
                         const float* bias2);
 
