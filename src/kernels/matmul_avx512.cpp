@@ -798,6 +798,14 @@ struct alignas(64) TileConfig {
 };
 const TileConfig kTileConfig;
 
+// tmm0-3, the sums of a 32 x 32 block, to zero.
+inline void zero_sums() {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+}
+
 // W's rows [n0, n0 + width) as kAmxCols bf16 rows of Kp, zero past K and past width: for int8
 // weights (converted exactly), the last, narrower block of rows, and a K that is not a whole
 // number of tiles (a tile load would read past the row).
@@ -857,10 +865,7 @@ void gemm_amx(const WeightView& w, const float* x, int64_t M, float* y, const Ep
         const int64_t r = (p0 + p) * MR, rows = std::min(MR, M - r);
         const uint32_t* x0 = xp + p * MR * K2p;
         const uint32_t* x1 = x0 + kHalf * K2p;
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
+        zero_sums();
         for (int64_t q = 0; q < K2p; q += 16) {
           _tile_loadd(4, wa + 2 * q, lda * 2);
           _tile_loadd(5, wa + 16 * lda + 2 * q, lda * 2);
@@ -970,10 +975,7 @@ void attend_amx(const AttentionArgs& a, int64_t h, const float* bias, const floa
     }
     asm volatile("" ::: "memory");  // the tile loads read what was just stored
     for (int64_t j0 = 0; j0 < tkp; j0 += B) {
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_zero(2);
-      _tile_zero(3);
+      zero_sums();
       for (int64_t c = 0; c < dp; c += B) {
         _tile_loadd(4, qb + c, dp * 2);
         _tile_loadd(5, qb + 16 * dp + c, dp * 2);
@@ -1008,10 +1010,7 @@ void attend_amx(const AttentionArgs& a, int64_t h, const float* bias, const floa
     float* out = a.out + i0 * a.out_stride + h * d;
     for (int64_t c0 = 0; c0 < d; c0 += B) {
       const bool two = d - c0 > 16;  // a second 16-feature panel
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_zero(2);
-      _tile_zero(3);
+      zero_sums();
       for (int64_t j = 0; j < tkp; j += B) {
         _tile_loadd(4, pb + j, tkp * 2);
         _tile_loadd(5, pb + 16 * tkp + j, tkp * 2);
