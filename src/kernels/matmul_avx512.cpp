@@ -959,19 +959,13 @@ void attend_amx(const AttentionArgs& a, int64_t h, const float* bias, const floa
     }
   }
 
-  const int64_t past = tk - tq;
   _tile_loadconfig(&kTileConfig);
   for (int64_t i0 = 0; i0 < tq; i0 += B) {
     const int64_t rows = std::min(B, tq - i0);
     for (int64_t r = 0; r < B; ++r) {
       uint16_t* row = qb + r * dp;
-      int64_t c = 0;
-      if (r < rows)
-        for (const float* src = a.q + (i0 + r) * a.q_stride + h * d; c < d; c += 16)
-          _mm256_storeu_si256(
-              reinterpret_cast<__m256i*>(row + c),
-              reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(src + c))));
-      std::fill(row + c, row + dp, uint16_t{0});
+      if (r < rows) to_bf16(a.q + (i0 + r) * a.q_stride + h * d, d, row);
+      std::fill(row + (r < rows ? d : 0), row + dp, uint16_t{0});
     }
     asm volatile("" ::: "memory");  // the tile loads read what was just stored
     for (int64_t j0 = 0; j0 < tkp; j0 += B) {
@@ -997,14 +991,10 @@ void attend_amx(const AttentionArgs& a, int64_t h, const float* bias, const floa
         std::fill(p, p + tkp, uint16_t{0});
         continue;
       }
-      const int64_t i = i0 + r, visible = a.causal ? std::min(tk, past + i + 1) : tk;
       float* row = s + r * tkp;
-      softmax(row, visible, a.scale, bias ? bias + i * tk : nullptr,
-              bias2 ? bias2 + i * tk : nullptr);
-      std::fill(row + visible, row + tkp, 0.0f);
-      for (int64_t j = 0; j < tkp; j += 32)
-        _mm512_storeu_si512(p + j, as_bytes(_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + j + 16),
-                                                                _mm512_loadu_ps(row + j))));
+      scores_to_probabilities(a, i0 + r, row, bias, bias2);  // attention_rows.inc's
+      std::fill(row + tk, row + tkp, 0.0f);                  // the padding keys
+      to_bf16(row, tkp, p);
     }
     asm volatile("" ::: "memory");
     float* out = a.out + i0 * a.out_stride + h * d;

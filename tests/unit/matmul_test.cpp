@@ -535,10 +535,7 @@ TEST(Softmax, NoProbabilityIsDenormalOnEveryKernelSet) {
 
 // x rounded to bf16 as the reduced kernels round their operands, back in double.
 double bf16_rounded(float x) {
-  const uint32_t u = uint32_t{ved::nn::kernel::f32_to_bf16(x)} << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
+  return ved::detail::bf16_to_f32(ved::nn::kernel::f32_to_bf16(x));
 }
 
 // Whether `set` has attention of its own for reduced-precision models (AttentionArgs::reduced)
