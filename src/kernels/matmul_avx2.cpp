@@ -114,8 +114,12 @@ void axpy_band(const float* x, int64_t K, const float* w, int64_t ldw, float* y,
         // The first sweep fetches the next chunk's rows, all four lines of each: with the
         // band's rows ldw apart, the hardware prefetchers did not follow them, and in a
         // WeightMatrix's column blocks (contiguous rows) one row of x still read W faster so.
-        if (c == 0)
-          for (int j = 0; j < 64; j += 16) __builtin_prefetch(wk + kBandChunk * ldw + j);
+        // They go into L2 only, and the row 4 ahead from there into L1 (see prefetch_l2): 8 rows
+        // of x (a batch) read W 1.17x faster so on an Intel Xeon VM.
+        if (c == 0) {
+          for (int j = 0; j < 64; j += 16) prefetch_l2(wk + kBandChunk * ldw + j);
+          for (int j = 0; j < 64; j += 16) __builtin_prefetch(wk + 4 * ldw + j);
+        }
         __m256 wv[NV];
         for (int v = 0; v < NV; ++v) wv[v] = _mm256_loadu_ps(wk + 8 * v);
         for (int m = 0; m < MR; ++m) {

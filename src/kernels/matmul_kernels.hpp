@@ -133,6 +133,13 @@ inline void prefetch_ahead(const void* p) {
   __builtin_prefetch(static_cast<const char*>(p) + kPrefetchBytes);
 }
 
+// p's line into L2 only (prefetcht1). A prefetch into L1 holds one of the core's few L1 miss
+// buffers until its line arrives from memory; fetched far ahead into L2, then near its use from
+// L2 into L1, a stream keeps more lines in flight (see axpy_band in matmul_avx512.cpp).
+inline void prefetch_l2(const void* p) {
+  __builtin_prefetch(p, 0, 2);
+}
+
 // How many blocks of `block_work` multiply-adds a skinny product must have before it is split
 // across threads: waking a team costs microseconds, as much as a small layer's whole product.
 inline int64_t serial_blocks(int64_t block_work) {
