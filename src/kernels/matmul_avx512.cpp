@@ -103,7 +103,8 @@ void dot_rows(const float* x, int64_t K, const Load* w, float* out, int64_t ldo)
     for (int n = 0; n < NR; ++n) {
       // The same weight of the next tile's row n. f32 rows go into L2 first, then near their
       // loads into L1: a batch of 8 read W 1.1x faster so on an Intel Xeon VM (as in
-      // axpy_band); bf16 and int8 rows, read faster, gained nothing.
+      // axpy_band). bf16 and int8 rows here (widened to f32: CPUs without AVX512-BF16 or
+      // VNNI) keep the one fetch into L1, which has not been measured against the two.
       w[n].prefetch(k + kRowsPerDot * K);
       w[n].prefetch_near(k);
       wv[n] = w[n](k);
@@ -394,18 +395,18 @@ void to_bf16(const float* x, int64_t n, uint16_t* out) {
   }
 }
 
-// out[m] = Σ_k x[m, k] · w[k] for MR rows of x and one row of W, all bf16. vdpbf16ps multiplies
-// pairs of bf16 exactly (8-bit significands: the product fits an f32) and adds both into one of
-// 16 f32 sums; two sets of sums, added up across lanes at the end: the same accumulation as the
-// f32 kernel's, on one 64-byte load of W per 32 weights and no widening.
 // W's line kPrefetchBytes past p into L2, the one 512 bytes past it into L1: for 4 rows of x
-// (beams) a 3072 x 768 product read W 1.35x faster than with the far line fetched into L1, on an
-// Intel Xeon VM. (int8 rows, half the bytes per step, read slower so.)
+// (beams) a 3072 x 768 bf16 product read W 1.35x faster than with the far line fetched into L1,
+// on an Intel Xeon VM. (dot_row_i8 keeps prefetch_ahead: int8 rows read slower so.)
 inline void prefetch_stream(const void* p) {
   prefetch_l2(static_cast<const char*>(p) + kPrefetchBytes);
   __builtin_prefetch(static_cast<const char*>(p) + 512);
 }
 
+// out[m] = Σ_k x[m, k] · w[k] for MR rows of x and one row of W, all bf16. vdpbf16ps multiplies
+// pairs of bf16 exactly (8-bit significands: the product fits an f32) and adds both into one of
+// 16 f32 sums; two sets of sums, added up across lanes at the end: the same accumulation as the
+// f32 kernel's, on one 64-byte load of W per 32 weights and no widening.
 template <int MR>
 void dot_row_bf16(const uint16_t* x, int64_t K, const uint16_t* w, float* out) {
   __m512 acc[MR][2];

@@ -110,6 +110,7 @@ struct Server::Impl {
   Batcher batcher;
   httplib::Server http;
   std::atomic<bool> stopping{false};
+  socket_t listening = INVALID_SOCKET;  // set by the socket options callback, for bind()
 };
 
 void Server::Impl::setup() {
@@ -131,9 +132,10 @@ void Server::Impl::setup() {
   // httplib's default also sets SO_REUSEPORT, with which a second server on a taken port starts
   // and silently shares its traffic (perhaps with another model). SO_REUSEADDR alone lets a
   // restarted server bind while old connections linger, and a taken port is an error.
-  http.set_socket_options([](socket_t sock) {
+  http.set_socket_options([this](socket_t sock) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listening = sock;
   });
 
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
@@ -533,6 +535,12 @@ int Server::bind() {
     throw IoError("cannot listen on " + impl_->options.host + ":" +
                   std::to_string(impl_->options.port) +
                   " (in use, or not an address of this machine)");
+  // httplib (as Debian builds it) listens with a backlog of 5. 16 clients connecting at once,
+  // while the accepting thread waited for a core, overflowed that queue: the kernel dropped
+  // handshakes and fell back to SYN cookies, and now and then a client got no answer. Listening
+  // again on the same socket only enlarges its queue (Linux caps it at net.core.somaxconn); where
+  // that fails, the small queue stays.
+  ::listen(impl_->listening, SOMAXCONN);
   return port;
 }
 

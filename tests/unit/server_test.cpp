@@ -431,6 +431,8 @@ TEST(Server, ConcurrentClientsGetTheirOwnAnswers) {
   }
   constexpr int kClients = 16, kRequests = 20;
   std::atomic<int> wrong{0}, failed{0};
+  std::mutex first_failure_mutex;
+  std::string first_failure;  // what went wrong, for the failure message
   std::vector<std::thread> clients;
   for (int t = 0; t < kClients; ++t)
     clients.emplace_back([&, t] {
@@ -440,7 +442,12 @@ TEST(Server, ConcurrentClientsGetTheirOwnAnswers) {
         const size_t a = static_cast<size_t>(t * 7 + k * 3) % argsets.size();
         auto r = c.Post("/", request_json(images[i], argsets[a]).dump(), "application/json");
         if (!r || r->status != 200) {
-          failed++;
+          std::lock_guard<std::mutex> lock(first_failure_mutex);
+          if (failed++ == 0)
+            first_failure = "client " + std::to_string(t) + ", request " + std::to_string(k) +
+                            ": " +
+                            (r ? std::to_string(r->status) + " " + r->body
+                               : "no answer (" + httplib::to_string(r.error()) + ")");
           continue;
         }
         const json j = body_json(r);
@@ -448,10 +455,16 @@ TEST(Server, ConcurrentClientsGetTheirOwnAnswers) {
       }
     });
   for (auto& t : clients) t.join();
-  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(failed.load(), 0) << "the first: " << first_failure;
   EXPECT_EQ(wrong.load(), 0);
 
-  // The metrics add up: every request answered 200, every image generated, some batched.
+  // The metrics add up: every request answered 200, every image generated, some batched. The
+  // server counts a request as it logs it, after its answer is sent (httplib's logger runs after
+  // the write), so a client can have its answer before the server has counted it: /metrics is
+  // read once every request has its log line.
+  const double total = kClients * kRequests;
+  EXPECT_TRUE(eventually([&] { return s.log().size() == static_cast<size_t>(total); }))
+      << s.log().size();
   auto c = s.client();
   auto m = c.Get("/metrics");
   ASSERT_TRUE(m);
@@ -461,7 +474,6 @@ TEST(Server, ConcurrentClientsGetTheirOwnAnswers) {
                         " ([0-9.e+]+)\n");
     return std::regex_search(m->body, match, re) ? std::stod(match[1]) : -1.0;
   };
-  const double total = kClients * kRequests;
   EXPECT_EQ(value(R"(ved_requests_total{status="200"})"), total);
   EXPECT_EQ(value("ved_images_total"), total);
   EXPECT_EQ(value("ved_batch_size_sum"), total);
