@@ -103,6 +103,34 @@ TEST(TensorStorage, LargeBuffersAskForHugePages) {
   EXPECT_TRUE(found) << "no THPeligible line for the buffer's mapping in /proc/self/smaps";
 }
 
+// Huge pages cover only whole, aligned 2 MiB ranges of a mapping, so the pool maps a large
+// buffer at such a boundary: mapped longer, then trimmed. Every byte is usable, and the trimmed
+// ends go back: mapping and freeing a buffer over and over does not grow the address space.
+TEST(TensorStorage, LargeBuffersStartAtAHugePageBoundary) {
+  if (!VED_STORAGE_POOL) GTEST_SKIP() << "no pool in sanitizer builds";
+  for (const size_t bytes : {StoragePool::kHugeBytes, StoragePool::kHugeBytes * 3 / 2 + 13,
+                             StoragePool::kMaxBlockBytes + 4097}) {
+    Tensor<uint8_t> t = Tensor<uint8_t>::uninitialized({static_cast<int64_t>(bytes)});
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data()) % StoragePool::kHugeBytes, 0u) << bytes;
+    t.data()[0] = 1;
+    t.data()[bytes - 1] = 2;
+    EXPECT_EQ(t.data()[0] + t.data()[bytes - 1], 3) << bytes;
+  }
+  auto vm_size_kb = [] {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmSize:", 0) == 0) return std::stol(line.substr(7));
+    return -1L;
+  };
+  const long before = vm_size_kb();
+  ASSERT_GT(before, 0) << "no VmSize in /proc/self/status";
+  for (int i = 0; i < 200; ++i)  // past kMaxBlockBytes: unmapped on release, never kept
+    (void)Tensor<uint8_t>::uninitialized(
+        {static_cast<int64_t>(StoragePool::kMaxBlockBytes) + 4097});
+  // A leak of the 2 MiB trimmed off each would have grown it by 400 MiB.
+  EXPECT_LT(vm_size_kb() - before, 64 * 1024) << "KiB of address space kept";
+}
+
 TEST(TensorStorage, BuffersAreCacheLineAligned) {
   for (int64_t n : {int64_t{1}, int64_t{3}, kLarge + 1}) {
     const Tensor<int8_t> t({n});

@@ -14,14 +14,19 @@
 // what the pool adds to the peak: Donut's 39 MB first-stage maps (1280x960) went back to the
 // kernel at once under a 32 MiB block limit and cost a fifth of its encoder time in page faults.
 //
-// Buffers of 4 MiB and more are mapped with MADV_HUGEPAGE, so a fresh one faults in 2 MiB at a
-// time instead of 4 KiB (and the kernels' TLB misses drop alike): page faults had been half of
-// the Donut encoder's time at 1280x960 (8.7 s -> 4.2 s with it), on a VM where each fault is dear.
+// Buffers of 2 MiB and more are mapped at a 2 MiB boundary with MADV_HUGEPAGE, so a fresh one
+// faults in 2 MiB at a time instead of 4 KiB, and the kernels' TLB misses drop alike: page faults
+// had been half of the Donut encoder's time at 1280x960 (8.7 s -> 4.2 s with it), on a VM where
+// each fault is dear. Transparent huge pages cover only whole, aligned 2 MiB ranges of a mapping,
+// and mmap aligns to 4 KiB: GPT-2's 768 x 768 matrices (2.4 MB, copied into column blocks) got
+// none, and one-row products streamed them at 12.2 GB/s on one core of an Intel Xeon VM, 15.4
+// on 2 MiB pages (two cores: 25.7 and 28.4), as fast as a 28 MB matrix.
 // The large buffers are mapped here rather than taken from malloc, whose heap a kept buffer
 // could pin, so what the pool holds is all it adds to the resident size. Under AddressSanitizer
 // nothing is kept, so that every use after free is still caught.
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -48,7 +53,7 @@ class StoragePool {
   static constexpr size_t kMaxBlockBytes = size_t{1} << 27;   // 128 MiB
   static constexpr size_t kMaxCachedBytes = size_t{1} << 27;  // 128 MiB kept idle at most
   static constexpr std::align_val_t kAlign{64};               // a cache line, an AVX-512 vector
-  static constexpr size_t kHugeBytes = size_t{1} << 22;       // 4 MiB: asks for 2 MiB pages
+  static constexpr size_t kHugeBytes = size_t{1} << 21;       // 2 MiB: one huge page
 
   // Never destroyed: tensors in static objects may be freed after it would have been.
   static StoragePool& instance() {
@@ -69,12 +74,7 @@ class StoragePool {
         return p;
       }
     }
-    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-#ifdef MADV_HUGEPAGE
-    if (bytes >= kHugeBytes) ::madvise(p, bytes, MADV_HUGEPAGE);  // advice: failure is harmless
-#endif
-    return p;
+    return map(bytes);
   }
 
   void release(void* p, size_t bytes) noexcept {
@@ -108,6 +108,26 @@ class StoragePool {
 
  private:
   StoragePool() = default;
+
+  // Fresh pages; from kHugeBytes on, at a kHugeBytes boundary (mapped that much longer, then
+  // trimmed) and advised to be huge.
+  static void* map(size_t bytes) {
+    const size_t extra = bytes >= kHugeBytes ? kHugeBytes : 0;
+    void* p =
+        ::mmap(nullptr, bytes + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    if (!extra) return p;
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t start = reinterpret_cast<uintptr_t>(p), end = start + bytes + extra;
+    const uintptr_t first = (start + kHugeBytes - 1) / kHugeBytes * kHugeBytes;
+    const uintptr_t last = (first + bytes + page - 1) / page * page;  // release() unmaps to here
+    if (first > start) ::munmap(p, first - start);
+    if (end > last) ::munmap(reinterpret_cast<void*>(last), end - last);
+#ifdef MADV_HUGEPAGE
+    ::madvise(reinterpret_cast<void*>(first), bytes, MADV_HUGEPAGE);  // advice: failure is harmless
+#endif
+    return reinterpret_cast<void*>(first);
+  }
 
   static bool mapped(size_t bytes) {
     return VED_STORAGE_POOL && bytes >= kMinBytes;
