@@ -19,6 +19,8 @@
 // streams at the measured bandwidth. The bound assumes real sizes, whose weights do not fit in
 // cache; a tiny model can beat it.
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -201,13 +203,18 @@ struct Machine {
 };
 
 // Best of a few passes of ved's own skinny product (the kernel set in use, all threads) over a
-// 256 MiB matrix, much larger than any cache, with one row of x: the rate at which a decoding
-// step could read its weights if nothing else took time, as the GEMM probe below is the rate for
-// an encoder. A plain sum, compiled for baseline x86-64 as this file is, could not issue loads
-// fast enough on every machine: on a 2-core Xeon VM it read 20-23 GB/s while ved's decoding
-// steps streamed their weights at 29, and bench reported "achieved 1.16" of a bound.
+// matrix of 256 MiB or twice the last-level cache, whichever is larger, with one row of x: the
+// rate at which a decoding step could read its weights from memory if nothing else took time, as
+// the GEMM probe below is the rate for an encoder. A plain sum, compiled for baseline x86-64 as
+// this file is, could not issue loads fast enough on every machine: on a 2-core Xeon VM it read
+// 20-23 GB/s while ved's decoding steps streamed their weights at 29, and bench reported
+// "achieved 1.16" of a bound. A Xeon VM with 480 MiB of L3 read 256-512 MB of matrices at
+// 41-46 GB/s once they lay on huge pages, and 768 MB at 30.
 double probe_bandwidth_gbs() {
-  const int64_t rows = 65536, cols = 1024;
+  const int64_t cols = 1024;
+  const long l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE);  // 0 or -1 where unknown
+  const int64_t rows =
+      std::max<int64_t>(65536, 2 * static_cast<int64_t>(std::max(l3, 0L)) / (cols * 4));
   ved::Tensor<float> w({rows, cols}), x({1, cols}), y({1, rows});
   std::fill(w.begin(), w.end(), 1.0f);
   std::fill(x.begin(), x.end(), 1.0f);
