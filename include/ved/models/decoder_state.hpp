@@ -14,7 +14,6 @@
 // that was dropped.
 
 #include <algorithm>
-#include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -29,9 +28,12 @@ class DecoderState {
   struct LayerCache {
     int64_t width = 0;     // of the self-attention keys/values; 0 until the first append
     int64_t capacity = 0;  // positions every allocated slot buffer holds
-    // Per slot [capacity, width]; null until first written. Allocated uninitialised, so capacity
-    // reserved for a long generation that stops early costs address space, not memory.
-    std::vector<std::unique_ptr<float[]>> k, v;
+    // Per slot [capacity, width]; empty until first written. Allocated uninitialised, so capacity
+    // reserved for a long generation that stops early costs address space, not memory. From the
+    // tensor pool, so that a long cache lies on huge pages: a head's keys are 64 floats in every
+    // 4 KiB of a 1024-wide row, one 4 KiB page per position. nougat-base's last 64 of 1024
+    // tokens took 43.8 / 44.1 ms a token on an Intel Xeon VM, 42.7 / 42.0 from the pool.
+    std::vector<Tensor<float>> k, v;
     Tensor<float> cross_k, cross_v;  // [images, encoder length, width]
   };
 
@@ -56,8 +58,8 @@ class DecoderState {
       for (int64_t r = 0; r < rows(); ++r) state_->allocate_slot(*cache_, state_->slot_of(r));
     }
     // Row r's self-attention keys / values: [capacity, width], the first length() filled.
-    float* self_keys(int64_t r) { return cache_->k[state_->slot_of(r)].get(); }
-    float* self_values(int64_t r) { return cache_->v[state_->slot_of(r)].get(); }
+    float* self_keys(int64_t r) { return cache_->k[state_->slot_of(r)].data(); }
+    float* self_values(int64_t r) { return cache_->v[state_->slot_of(r)].data(); }
 
     // Stores the cross-attention keys/values k, v [images, encoder length, width].
     void set_cross(const Tensor<float>& k, const Tensor<float>& v) {
@@ -165,10 +167,9 @@ class DecoderState {
   }
 
   void allocate_slot(LayerCache& l, size_t slot) {
-    if (!l.k[slot]) {
-      const size_t n = static_cast<size_t>(l.capacity * l.width);
-      l.k[slot].reset(new float[n]);
-      l.v[slot].reset(new float[n]);
+    if (l.k[slot].empty()) {
+      l.k[slot] = Tensor<float>::uninitialized({l.capacity, l.width});
+      l.v[slot] = Tensor<float>::uninitialized({l.capacity, l.width});
     }
   }
 
@@ -176,11 +177,11 @@ class DecoderState {
   void copy_slot(int64_t from, int64_t to) {
     const size_t f = static_cast<size_t>(from), t = static_cast<size_t>(to);
     for (auto& l : layers_) {
-      if (!l.k[f]) continue;  // nothing written yet
+      if (l.k[f].empty()) continue;  // nothing written yet
       allocate_slot(l, t);
       const int64_t n = length_ * l.width;
-      std::copy(l.k[f].get(), l.k[f].get() + n, l.k[t].get());
-      std::copy(l.v[f].get(), l.v[f].get() + n, l.v[t].get());
+      std::copy(l.k[f].data(), l.k[f].data() + n, l.k[t].data());
+      std::copy(l.v[f].data(), l.v[f].data() + n, l.v[t].data());
     }
   }
 
@@ -189,9 +190,9 @@ class DecoderState {
     const int64_t filled = length_ * l.width;
     for (auto* buffers : {&l.k, &l.v})
       for (auto& b : *buffers) {
-        if (!b) continue;
-        std::unique_ptr<float[]> bigger(new float[static_cast<size_t>(capacity * l.width)]);
-        std::copy(b.get(), b.get() + filled, bigger.get());
+        if (b.empty()) continue;
+        Tensor<float> bigger = Tensor<float>::uninitialized({capacity, l.width});
+        std::copy(b.data(), b.data() + filled, bigger.data());
         b = std::move(bigger);
       }
     l.capacity = capacity;
