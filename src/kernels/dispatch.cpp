@@ -143,6 +143,12 @@ void attend_head(const AttentionArgs& a, int64_t h, const float* bias, const flo
   kernels::chosen().attend(a, h, bias, bias2);
 }
 
+void attend_heads(const AttentionArgs& a, int64_t h0, int64_t h1) {
+  const kernels::KernelSet& set = kernels::chosen();
+  if (set.attend_heads && set.attend_heads(a, h0, h1)) return;
+  for (int64_t h = h0; h < h1; ++h) set.attend(a, h, nullptr, nullptr);
+}
+
 void layer_norm_row(const float* x, float* y, int64_t d, const float* weight, const float* bias,
                     float eps) {
   kernels::chosen().layer_norm(x, y, d, weight, bias, eps);

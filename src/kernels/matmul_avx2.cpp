@@ -247,6 +247,14 @@ struct Lanes {
   static V set1(float v) { return _mm256_set1_ps(v); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static float dot(const float* x, const float* w, int64_t d) {  // dot_rows' two sets of sums
+    V lo = zero(), hi = zero();
+    for (int64_t k = 0; k < d; k += 16) {
+      lo = fma(load(x + k), load(w + k), lo);
+      hi = fma(load(x + k + 8), load(w + k + 8), hi);
+    }
+    return hsum(_mm256_add_ps(lo, hi));
+  }
 };
 constexpr int kRows = 6, kMaxPass = 2;
 
@@ -256,12 +264,16 @@ void attend(const AttentionArgs& a, int64_t h, const float* bias, const float* b
   attend_rows(*avx2_kernels(), a, h, bias, bias2);
 }
 
+bool attend_heads(const AttentionArgs& a, int64_t h0, int64_t h1) {
+  return attend_heads_streamed(a, h0, h1);
+}
+
 }  // namespace
 }  // namespace avx2
 
 const KernelSet* avx2_kernels() {
   static const KernelSet set{"avx2",     avx2::multiply,  avx2::softmax, avx2::layer_norm,
-                             avx2::gelu, avx2::gelu_tanh, avx2::attend};
+                             avx2::gelu, avx2::gelu_tanh, avx2::attend,  avx2::attend_heads};
   return &set;
 }
 

@@ -324,6 +324,11 @@ struct Lanes {
   static V set1(float v) { return _mm512_set1_ps(v); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static float dot(const float* x, const float* w, int64_t d) {  // dot_rows' one set of sums
+    V acc = zero();
+    for (int64_t k = 0; k < d; k += 16) acc = fma(load(x + k), load(w + k), acc);
+    return _mm512_reduce_add_ps(acc);
+  }
 };
 constexpr int kRows = 8, kMaxPass = 3;
 void transpose_block(const float* in, int64_t ldi, float* out, int64_t ldo) {
@@ -338,11 +343,16 @@ void attend(const AttentionArgs& a, int64_t h, const float* bias, const float* b
   attend_rows(*avx512_kernels(), a, h, bias, bias2);
 }
 
+bool attend_heads(const AttentionArgs& a, int64_t h0, int64_t h1) {
+  return attend_heads_streamed(a, h0, h1);
+}
+
 }  // namespace avx512
 
 const KernelSet* avx512_kernels() {
-  static const KernelSet set{"avx512",     avx512::multiply,  avx512::softmax, avx512::layer_norm,
-                             avx512::gelu, avx512::gelu_tanh, avx512::attend};
+  static const KernelSet set{"avx512",           avx512::multiply,    avx512::softmax,
+                             avx512::layer_norm, avx512::gelu,        avx512::gelu_tanh,
+                             avx512::attend,     avx512::attend_heads};
   return &set;
 }
 
@@ -1094,7 +1104,7 @@ const KernelSet* avx512_reduced_kernels(bool bf16, bool vnni, bool bf16_gemm, bo
   const auto set = [](const char* name, decltype(KernelSet::multiply) multiply,
                       decltype(KernelSet::attend) attend = avx512::attend) {
     return KernelSet{name,         multiply,          avx512::softmax, avx512::layer_norm,
-                     avx512::gelu, avx512::gelu_tanh, attend};
+                     avx512::gelu, avx512::gelu_tanh, attend,          avx512::attend_heads};
   };
   static const KernelSet sets[] = {
     set("avx512 (vnni)", multiply_reduced<false, true, false>),

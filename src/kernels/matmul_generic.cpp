@@ -117,9 +117,9 @@ void attend(const AttentionArgs& a, int64_t h, const float* bias, const float* b
 }  // namespace generic
 
 const KernelSet& generic_kernels() {
-  static const KernelSet set{"generic",           generic::multiply, generic::softmax,
-                             generic::layer_norm, generic::gelu,     generic::gelu_tanh,
-                             generic::attend};
+  static const KernelSet set{
+      "generic",     generic::multiply,  generic::softmax, generic::layer_norm,
+      generic::gelu, generic::gelu_tanh, generic::attend,  nullptr};
   return set;
 }
 

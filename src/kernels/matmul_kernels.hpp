@@ -37,6 +37,10 @@ struct KernelSet {
   void (*gelu_tanh)(float* p, int64_t n);
   // One head of softmax(q kᵀ · scale + bias + bias2) v (ved::nn::attend_head).
   void (*attend)(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2);
+  // Heads [h0, h1) of softmax(q kᵀ · scale) v at once, each head's output the same bits as
+  // attend's (ved::nn::attend_heads); false, having done nothing, for the shapes it leaves to
+  // attend. nullptr for a set without it.
+  bool (*attend_heads)(const AttentionArgs& a, int64_t h0, int64_t h1);
 };
 
 // The epilogue over the block of y [M, N] from row m0 and column n0, `rows` by `cols`.
@@ -98,6 +102,7 @@ namespace avx512 {
 VED_ROW_KERNELS
 // matmul_avx512.cpp
 void attend(const AttentionArgs& a, int64_t h, const float* bias, const float* bias2);
+bool attend_heads(const AttentionArgs& a, int64_t h0, int64_t h1);
 }  // namespace avx512
 #undef VED_ROW_KERNELS
 

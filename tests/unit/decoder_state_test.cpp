@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <type_traits>
+
 #include "../test_util.hpp"
 #include "ved/models/vision_encoder_decoder.hpp"
 
@@ -38,6 +40,21 @@ void expect_rows(DecoderState& state, const std::vector<int64_t>& tag) {
         ASSERT_EQ(layer.self_keys(r)[t * kWidth + e], x) << "row " << r << " position " << t;
         ASSERT_EQ(layer.self_values(r)[t * kWidth + e], -x) << "row " << r << " position " << t;
       }
+}
+
+// A copy would share the caches' buffers with the original: moves only.
+static_assert(!std::is_copy_constructible_v<DecoderState> &&
+              !std::is_copy_assignable_v<DecoderState>);
+static_assert(std::is_move_constructible_v<DecoderState> &&
+              std::is_move_assignable_v<DecoderState>);
+
+TEST(DecoderState, AMovedStateKeepsItsRowsAndCaches) {
+  DecoderState state(2, 1);
+  append(state, {3, 5}, 2);
+  DecoderState moved = std::move(state);
+  EXPECT_EQ(moved.batch_size(), 2);
+  EXPECT_EQ(moved.length(), 2);
+  expect_rows(moved, {3, 5});
 }
 
 TEST(DecoderState, ReorderContinuesEachRowFromItsSource) {

@@ -696,6 +696,67 @@ TEST(Attention, QueriesAreIndependentOfTheirBlock) {
     }
 }
 
+// Decoding reads all of a row's heads at once (attend_heads): 1-7 queries (one image's beams,
+// AVX2's and AVX-512's few-query blocks, and past them), heads each set streams (48, 64, 128
+// wide) and heads it leaves to attend (16, 24, 32, 40), a cache of 1 to 300 positions, causal
+// or not. Every head must be the bits attend gives it, whichever run of heads it falls in, and
+// the columns of heads outside the run must stay untouched.
+TEST(Attention, HeadsAtOnceAreHeadByHeadBitForBitOnEveryKernelSet) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const int64_t d : {16, 24, 32, 40, 48, 64, 128})
+    for (const int64_t tq : {1, 2, 4, 5, 7})
+      for (const int64_t tk : {1, 9, 300})
+        for (const bool causal : {false, true}) {
+          if (causal && tq > tk) continue;
+          const int64_t heads = 5, D = heads * d;
+          std::vector<float> q(static_cast<size_t>(tq * D)), k(static_cast<size_t>(tk * D)),
+              v(k.size());
+          for (auto* x : {&q, &k, &v})
+            for (float& e : *x) e = normal(rng);
+          const ved::nn::AttentionArgs a{q.data(), D,  k.data(), v.data(), D,    nullptr, D,
+                                         tq,       tk, heads,    d,        0.3f, causal};
+          for (const auto* set : ved::nn::kernels::runnable_kernels()) {
+            SCOPED_TRACE(std::string(set->name) + " d " + std::to_string(d) + " tq " +
+                         std::to_string(tq) + " tk " + std::to_string(tk) +
+                         (causal ? " causal" : ""));
+            std::vector<float> want(static_cast<size_t>(tq * D), 42.0f);
+            ved::nn::AttentionArgs args = a;
+            args.out = want.data();
+            for (int64_t h = 0; h < heads; ++h) set->attend(args, h, nullptr, nullptr);
+            if (!set->attend_heads) continue;
+            // Heads 1..3 in one run, then heads 0 and 4 alone.
+            std::vector<float> got(want.size(), 42.0f);
+            args.out = got.data();
+            if (!set->attend_heads(args, 1, 4)) {
+              EXPECT_EQ(got, std::vector<float>(want.size(), 42.0f)) << "declined, yet wrote";
+              continue;
+            }
+            for (int64_t i = 0; i < tq; ++i)
+              for (int64_t e = 0; e < D; ++e) {
+                const bool in_run = e >= d && e < 4 * d;
+                ASSERT_EQ(got[size_t(i * D + e)], in_run ? want[size_t(i * D + e)] : 42.0f)
+                    << "query " << i << " column " << e;
+              }
+            ASSERT_TRUE(set->attend_heads(args, 0, 1));
+            ASSERT_TRUE(set->attend_heads(args, 4, 5));
+            EXPECT_EQ(got, want);
+          }
+          // The public entry: every row and head, whatever the thread count.
+          for (const int threads : {1, 2, 3}) {
+            ved::set_num_threads(threads);
+            std::vector<float> all(static_cast<size_t>(tq * D)), each(all.size());
+            ved::nn::AttentionArgs args = a;
+            args.out = all.data();
+            ved::nn::attend(args);
+            args.out = each.data();
+            for (int64_t h = 0; h < heads; ++h) ved::nn::attend_head(args, h);
+            EXPECT_EQ(all, each) << threads << " threads";
+          }
+          ved::set_num_threads(0);
+        }
+}
+
 // LayerNorm rows against the formula in double, at widths around the vector widths and at the
 // models' own (384, 768, 1024), with a large common offset that a one-pass E[x²] - E[x]² would
 // lose and a 1e-12 eps that must still count for a constant row.

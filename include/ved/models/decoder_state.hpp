@@ -100,6 +100,11 @@ class DecoderState {
     row_image_ = row_slot_;
     for (auto& l : layers_) add_slots(l, batch_size);
   }
+  // Move-only: a copy would share its slot buffers (pool tensors) with the original.
+  DecoderState(const DecoderState&) = delete;
+  DecoderState& operator=(const DecoderState&) = delete;
+  DecoderState(DecoderState&&) = default;
+  DecoderState& operator=(DecoderState&&) = default;
 
   int64_t batch_size() const { return static_cast<int64_t>(row_slot_.size()); }
   int64_t length() const { return length_; }
@@ -222,22 +227,20 @@ inline Tensor<float> cached_self_attention(DecoderState::Layer layer, const Tens
     std::copy(v.data() + b * T * D, v.data() + (b + 1) * T * D, layer.self_values(b) + past * D);
   }
   Tensor<float> out({B, T, D});
-  parallel_for(0, B * heads, 1, [&](int64_t bh) {
-    const int64_t b = bh / heads;
-    nn::AttentionArgs a{q.data() + b * T * D,
-                        D,
-                        layer.self_keys(b),
-                        layer.self_values(b),
-                        D,
-                        out.data() + b * T * D,
-                        D,
-                        T,
-                        past + T,
-                        heads,
-                        D / heads,
-                        scale,
-                        true};
-    nn::attend_head(a, bh % heads);
+  nn::attend_sequences(B, heads, [&](int64_t b) {
+    return nn::AttentionArgs{q.data() + b * T * D,
+                             D,
+                             layer.self_keys(b),
+                             layer.self_values(b),
+                             D,
+                             out.data() + b * T * D,
+                             D,
+                             T,
+                             past + T,
+                             heads,
+                             D / heads,
+                             scale,
+                             true};
   });
   return out;
 }
@@ -254,23 +257,22 @@ inline Tensor<float> cross_attention(DecoderState::Layer layer, const Tensor<flo
   const int64_t groups = static_cast<int64_t>(group_start.size());
   group_start.push_back(B);
   Tensor<float> out({B, T, D});
-  parallel_for(0, groups * heads, 1, [&](int64_t gh) {
-    const int64_t first = group_start[static_cast<size_t>(gh / heads)];
-    const int64_t rows = group_start[static_cast<size_t>(gh / heads + 1)] - first;
-    nn::AttentionArgs a{q.data() + first * T * D,
-                        D,
-                        layer.cross_keys(first),
-                        layer.cross_values(first),
-                        D,
-                        out.data() + first * T * D,
-                        D,
-                        rows * T,
-                        S,
-                        heads,
-                        D / heads,
-                        scale,
-                        false};
-    nn::attend_head(a, gh % heads);
+  nn::attend_sequences(groups, heads, [&](int64_t g) {
+    const int64_t first = group_start[static_cast<size_t>(g)];
+    const int64_t rows = group_start[static_cast<size_t>(g + 1)] - first;
+    return nn::AttentionArgs{q.data() + first * T * D,
+                             D,
+                             layer.cross_keys(first),
+                             layer.cross_values(first),
+                             D,
+                             out.data() + first * T * D,
+                             D,
+                             rows * T,
+                             S,
+                             heads,
+                             D / heads,
+                             scale,
+                             false};
   });
   return out;
 }

@@ -50,8 +50,29 @@ inline void attend_head(const AttentionArgs& a, int64_t h) {
   attend_head(a, h, nullptr, nullptr);
 }
 
+// Heads [h0, h1) of softmax(q kᵀ · scale) v, each the same bits as attend_head gives it. For a
+// few queries (decoding) the kernels read each position of k and v once for all these heads, as
+// one run of memory, instead of once per head (src/kernels/attention_rows.inc).
+void attend_heads(const AttentionArgs& a, int64_t h0, int64_t h1);
+
+// Attention of `rows` independent sequences (args_of(r): row r's AttentionArgs), all heads,
+// parallel over rows and runs of heads. A row's heads go as few runs as keep every thread busy:
+// a long run reads each cached position as one stretch of memory, and the split never changes a
+// head's bits.
+template <typename ArgsOf>
+void attend_sequences(int64_t rows, int64_t heads, const ArgsOf& args_of) {
+  if (rows < 1 || heads < 1) return;
+  const int64_t threads = detail::max_threads();
+  const int64_t runs = std::clamp<int64_t>((threads + rows - 1) / rows, 1, heads);
+  const int64_t per_run = (heads + runs - 1) / runs;
+  parallel_for(0, rows * runs, 1, [&](int64_t i) {
+    const int64_t h0 = i % runs * per_run;
+    if (h0 < heads) attend_heads(args_of(i / runs), h0, std::min(heads, h0 + per_run));
+  });
+}
+
 inline void attend(const AttentionArgs& a) {
-  parallel_for(0, a.heads, 1, [&](int64_t h) { attend_head(a, h); });
+  attend_sequences(1, a.heads, [&](int64_t) { return a; });
 }
 
 // Full (non-causal) self-attention over a batch, as vision encoders use it:
