@@ -697,10 +697,10 @@ TEST(Attention, QueriesAreIndependentOfTheirBlock) {
 }
 
 // Decoding reads all of a row's heads at once (attend_heads): 1-7 queries (one image's beams,
-// AVX2's and AVX-512's few-query blocks, and past them), heads each set streams (48, 64, 128
-// wide) and heads it leaves to attend (16, 24, 32, 40), a cache of 1 to 300 positions, causal
-// or not. Every head must be the bits attend gives it, whichever run of heads it falls in, and
-// the columns of heads outside the run must stay untouched.
+// AVX2's and AVX-512's few-query blocks, and past them), heads the sets stream (64, 128 wide)
+// and heads they leave to attend (16 to 48), a cache of 1 to 300 positions, causal or not. Every
+// head must be the bits attend gives it, whichever run of heads it falls in, and the columns of
+// heads outside the run must stay untouched.
 TEST(Attention, HeadsAtOnceAreHeadByHeadBitForBitOnEveryKernelSet) {
   std::mt19937 rng(13);
   std::normal_distribution<float> normal(0.0f, 1.0f);
