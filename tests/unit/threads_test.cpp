@@ -4,7 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <thread>
 #include <vector>
@@ -136,6 +141,67 @@ TEST(ThreadPool, ConcurrentCallers) {
   for (auto& c : callers) c.join();
   EXPECT_EQ(total.load(), int64_t{6} * 50 * (63 * 64 / 2));
   set_num_threads(0);
+}
+
+// The run delay the pool watches, from files in the format of /proc/thread-self/schedstat.
+TEST(ThreadPool, RunDelayFromSchedstat) {
+  test::TempDir dir;
+  dir.write("ok", "123456 7890 12\n");
+  EXPECT_EQ(detail::run_delay_ns(dir.file("ok")), 7890);
+  dir.write("empty", "");
+  dir.write("one", "123456\n");
+  dir.write("text", "on-cpu delay slices\n");
+  dir.write("negative", "1 -5 2\n");
+  for (const char* bad : {"empty", "one", "text", "negative", "missing"})
+    EXPECT_EQ(detail::run_delay_ns(dir.file(bad)), -1) << bad;
+}
+
+// Sets the affinity of every thread of this process but the caller's.
+void pin_other_threads(const cpu_set_t& set) {
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    const pid_t tid = static_cast<pid_t>(std::stol(task.path().filename().string()));
+    if (tid != static_cast<pid_t>(syscall(SYS_gettid))) sched_setaffinity(tid, sizeof set, &set);
+  }
+}
+
+// A busy thread on the caller's own CPU makes the caller wait for it, and the pool sees that as
+// competition (its workers then sleep almost at once instead of spinning 50 us). The pool's
+// workers go to the other CPUs, so that only the neighbour competes with the caller.
+TEST(ThreadPool, SeesAThreadCompetingForTheCallersCpu) {
+  cpu_set_t saved, mine, others;
+  ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
+  if (detail::run_delay_ns("/proc/thread-self/schedstat") < 0 || CPU_COUNT(&saved) < 2)
+    GTEST_SKIP() << "needs /proc/thread-self/schedstat and two CPUs";
+  set_num_threads(2);
+  std::atomic<int64_t> sum{0};
+  parallel_for(0, 64, 0, [&](int64_t i) { sum.fetch_add(i); });  // starts the workers
+  CPU_ZERO(&mine);
+  others = saved;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &saved)) {
+      CPU_SET(cpu, &mine);
+      CPU_CLR(cpu, &others);
+      break;
+    }
+  ASSERT_EQ(sched_setaffinity(0, sizeof mine, &mine), 0);
+  pin_other_threads(others);
+  std::atomic<bool> stop{false};
+  std::thread neighbour([&] {
+    sched_setaffinity(0, sizeof mine, &mine);
+    while (!stop.load(std::memory_order_relaxed)) {
+    }
+  });
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!detail::cpus_contended() && std::chrono::steady_clock::now() < give_up)
+    parallel_for(0, 64, 0, [&](int64_t i) { sum.fetch_add(i); });
+  const bool seen = detail::cpus_contended();
+  stop = true;
+  neighbour.join();
+  set_num_threads(0);
+  sched_setaffinity(0, sizeof saved, &saved);
+  pin_other_threads(saved);
+  EXPECT_TRUE(seen);
+  EXPECT_GT(sum.load(), 0);
 }
 
 }  // namespace

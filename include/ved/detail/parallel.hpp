@@ -6,7 +6,8 @@
 // neighbours), and its spin policy cannot be changed from inside a process once it has started.
 // The pool hands out small chunks of a loop from an atomic counter, so a thread that loses its
 // core delays only the chunk it holds; idle workers spin for a few tens of microseconds (decode
-// steps start loops every few microseconds) and then sleep.
+// steps start loops every few microseconds) and then sleep, after only 5 us while other processes
+// compete for the cores.
 
 #include <algorithm>
 #include <atomic>
@@ -39,6 +40,15 @@ inline int max_threads() {
   const int n = requested_threads().load(std::memory_order_relaxed);
   return n > 0 ? n : available_cpus();
 }
+
+// The time a thread has spent runnable but waiting for a CPU, in ns, from a file in the format of
+// Linux's /proc/thread-self/schedstat ("time-on-cpu run-delay timeslices"); -1 where it cannot be
+// read.
+int64_t run_delay_ns(const std::string& schedstat);
+
+// Whether the pool's callers lately waited for a CPU (other processes compete for the cores), in
+// which case its idle workers sleep almost at once.
+bool cpus_contended();
 
 // Whether the calling thread is running a chunk of a parallel loop.
 bool in_parallel_region();
