@@ -185,6 +185,9 @@ TEST(ThreadPool, SeesAThreadCompetingForTheCallersCpu) {
     }
   ASSERT_EQ(sched_setaffinity(0, sizeof mine, &mine), 0);
   pin_other_threads(others);
+  // Whatever earlier loops saw has expired 100 ms on, since only loops look.
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ASSERT_FALSE(detail::cpus_contended());
   std::atomic<bool> stop{false};
   std::thread neighbour([&] {
     sched_setaffinity(0, sizeof mine, &mine);
