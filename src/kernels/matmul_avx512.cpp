@@ -975,12 +975,12 @@ void attend_amx(const AttentionArgs& a, int64_t h, const float* bias, const floa
   for (int64_t j0 = 0; j0 < tkp; j0 += 16) {
     const int64_t rows = std::clamp<int64_t>(tk - j0, 0, 16);
     uint32_t* panel = kp + j0 * dp / 2;
-    pack_x_pairs<16>(rows ? a.k + j0 * a.kv_stride + h * d : a.k, d, rows, panel, a.kv_stride);
+    pack_x_pairs<16>(a.keys(h) + (rows ? j0 * a.kv_stride : 0), d, rows, panel, a.kv_stride);
     std::fill(panel + d / 2 * 16, panel + dp / 2 * 16, 0u);
   }
   for (int64_t q = 0; q < tkp / 2; ++q) {
     const int64_t j = 2 * q;
-    const float* v0 = a.v + j * a.kv_stride + h * d;
+    const float* v0 = a.values(h) + j * a.kv_stride;
     for (int64_t c0 = 0; c0 < d; c0 += 16) {
       const __m512i lo = j < tk ? bf16_lanes(_mm512_loadu_ps(v0 + c0)) : _mm512_setzero_si512();
       const __m512i hi =

@@ -129,7 +129,7 @@ void attend_by_products(const KernelSet& set, const AttentionArgs& a, int64_t h,
   const int64_t d = a.head_dim;
   std::vector<float> q(static_cast<size_t>(a.tq * d));
   for (int64_t i = 0; i < a.tq; ++i) std::copy_n(a.q + i * a.q_stride + h * d, d, q.data() + i * d);
-  const WeightView k{WeightType::F32, false,   a.tk,    d,          a.k + h * d,
+  const WeightView k{WeightType::F32, false,   a.tk,    d,          a.keys(h),
                      nullptr,         nullptr, nullptr, a.kv_stride};
   std::vector<float> scores(static_cast<size_t>(a.tq * a.tk));
   set.multiply(k, q.data(), a.tq, scores.data(), {});
@@ -141,7 +141,7 @@ void attend_by_products(const KernelSet& set, const AttentionArgs& a, int64_t h,
                 bias2 ? bias2 + i * a.tk : nullptr);
     std::fill(s + visible, s + a.tk, 0.0f);
   }
-  const WeightView v{WeightType::F32, true,    d,       a.tk,       a.v + h * d,
+  const WeightView v{WeightType::F32, true,    d,       a.tk,       a.values(h),
                      nullptr,         nullptr, nullptr, a.kv_stride};
   set.multiply(v, scores.data(), a.tq, q.data(), {});  // q's buffer now holds the head's output
   for (int64_t i = 0; i < a.tq; ++i)

@@ -12,6 +12,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/matmul_kernels.hpp"
@@ -696,11 +697,13 @@ TEST(Attention, QueriesAreIndependentOfTheirBlock) {
     }
 }
 
-// Decoding reads all of a row's heads at once (attend_heads): 1-7 queries (one image's beams,
-// AVX2's and AVX-512's few-query blocks, and past them), heads the sets stream (64, 128 wide)
-// and heads they leave to attend (16 to 48), a cache of 1 to 300 positions, causal or not. Every
-// head must be the bits attend gives it, whichever run of heads it falls in, and the columns of
-// heads outside the run must stay untouched.
+// Decoding reads a row's heads in runs (attend_heads) from the decoder's caches, which keep the
+// keys and values head by head ([heads, capacity, head_dim], capacity past tk): 1-7 queries (one
+// image's beams, AVX2's and AVX-512's few-query blocks, and past them), heads the sets stream
+// (64, 128 wide) and heads they leave to attend (16 to 48), a cache of 1 to 300 positions,
+// causal or not. Every head must be the bits attend gives it from keys and values laid out
+// position by position, through attend, a run of heads (whichever run it falls in, the columns of
+// heads outside the run untouched) and the public entry.
 TEST(Attention, HeadsAtOnceAreHeadByHeadBitForBitOnEveryKernelSet) {
   std::mt19937 rng(13);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -716,6 +719,21 @@ TEST(Attention, HeadsAtOnceAreHeadByHeadBitForBitOnEveryKernelSet) {
             for (float& e : *x) e = normal(rng);
           const ved::nn::AttentionArgs a{q.data(), D,  k.data(), v.data(), D,    nullptr, D,
                                          tq,       tk, heads,    d,        0.3f, causal};
+          const int64_t capacity = tk + 3;
+          std::vector<float> kh(static_cast<size_t>(heads * capacity * d),
+                                std::numeric_limits<float>::quiet_NaN()),
+              vh(kh);
+          for (int64_t t = 0; t < tk; ++t)
+            for (int64_t e = 0; e < D; ++e) {
+              const size_t at = static_cast<size_t>((e / d * capacity + t) * d + e % d);
+              kh[at] = k[size_t(t * D + e)];
+              vh[at] = v[size_t(t * D + e)];
+            }
+          ved::nn::AttentionArgs by_head = a;
+          by_head.k = kh.data();
+          by_head.v = vh.data();
+          by_head.kv_stride = d;
+          by_head.kv_head_stride = capacity * d;
           for (const auto* set : ved::nn::kernels::runnable_kernels()) {
             SCOPED_TRACE(std::string(set->name) + " d " + std::to_string(d) + " tq " +
                          std::to_string(tq) + " tk " + std::to_string(tk) +
@@ -724,23 +742,43 @@ TEST(Attention, HeadsAtOnceAreHeadByHeadBitForBitOnEveryKernelSet) {
             ved::nn::AttentionArgs args = a;
             args.out = want.data();
             for (int64_t h = 0; h < heads; ++h) set->attend(args, h, nullptr, nullptr);
+            {
+              SCOPED_TRACE("head by head");
+              std::vector<float> got(want.size(), 42.0f);
+              ved::nn::AttentionArgs args_h = by_head;
+              args_h.out = got.data();
+              for (int64_t h = 0; h < heads; ++h) set->attend(args_h, h, nullptr, nullptr);
+              ASSERT_EQ(got, want);
+              if (set->attend_heads) {
+                // Heads 1..3 in one run, then heads 0 and 4 alone; the vector sets stream heads
+                // of whole bands for fewer queries than their blocks hold (AVX-512 8, AVX2 6).
+                const bool avx512 = std::string(set->name).rfind("avx512", 0) == 0;
+                const bool streamed = d % 64 == 0 && tq < (avx512 ? 8 : 6);
+                std::fill(got.begin(), got.end(), 42.0f);
+                std::vector<char> done(static_cast<size_t>(heads), 0);
+                for (const auto& [h0, h1] : {std::pair<int64_t, int64_t>{1, 4}, {0, 1}, {4, 5}}) {
+                  const bool took = set->attend_heads(args_h, h0, h1);
+                  EXPECT_EQ(took, streamed) << "heads " << h0 << ".." << h1;
+                  if (took) std::fill(done.begin() + h0, done.begin() + h1, 1);
+                  for (int64_t i = 0; i < tq; ++i)
+                    for (int64_t e = 0; e < D; ++e)
+                      ASSERT_EQ(got[size_t(i * D + e)],
+                                done[size_t(e / d)] ? want[size_t(i * D + e)] : 42.0f)
+                          << "heads " << h0 << ".." << h1 << ": query " << i << " column " << e;
+                  for (int64_t h = h0; h < h1 && !took; ++h) {
+                    set->attend(args_h, h, nullptr, nullptr);
+                    done[size_t(h)] = 1;
+                  }
+                }
+                EXPECT_EQ(got, want);
+              }
+            }
+            // Positions side by side (the projections' layout) are attend's, head by head.
             if (!set->attend_heads) continue;
-            // Heads 1..3 in one run, then heads 0 and 4 alone.
             std::vector<float> got(want.size(), 42.0f);
             args.out = got.data();
-            if (!set->attend_heads(args, 1, 4)) {
-              EXPECT_EQ(got, std::vector<float>(want.size(), 42.0f)) << "declined, yet wrote";
-              continue;
-            }
-            for (int64_t i = 0; i < tq; ++i)
-              for (int64_t e = 0; e < D; ++e) {
-                const bool in_run = e >= d && e < 4 * d;
-                ASSERT_EQ(got[size_t(i * D + e)], in_run ? want[size_t(i * D + e)] : 42.0f)
-                    << "query " << i << " column " << e;
-              }
-            ASSERT_TRUE(set->attend_heads(args, 0, 1));
-            ASSERT_TRUE(set->attend_heads(args, 4, 5));
-            EXPECT_EQ(got, want);
+            EXPECT_FALSE(set->attend_heads(args, 1, 4));
+            EXPECT_EQ(got, std::vector<float>(want.size(), 42.0f)) << "declined, yet wrote";
           }
           // The public entry: every row and head, whatever the thread count.
           for (const int threads : {1, 2, 3}) {
@@ -752,6 +790,10 @@ TEST(Attention, HeadsAtOnceAreHeadByHeadBitForBitOnEveryKernelSet) {
             args.out = each.data();
             for (int64_t h = 0; h < heads; ++h) ved::nn::attend_head(args, h);
             EXPECT_EQ(all, each) << threads << " threads";
+            ved::nn::AttentionArgs args_h = by_head;
+            args_h.out = each.data();
+            ved::nn::attend(args_h);
+            EXPECT_EQ(all, each) << threads << " threads, head by head";
           }
           ved::set_num_threads(0);
         }

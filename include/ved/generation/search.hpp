@@ -167,8 +167,8 @@ inline void check_finite_logits(const Tensor<float>& logits, int64_t position) {
               "computation overflowed");
 }
 
-// Sizes the caches once for the whole generation (the decoder refuses positions past its table,
-// so a larger max_length never needs them).
+// The longest the caches grow (the decoder refuses positions past its table, so a larger
+// max_length never needs them).
 inline void reserve_cache(const TextDecoder& decoder, DecoderState& state, int64_t max_length) {
   const int64_t table = decoder.max_positions();
   state.reserve(table > 0 ? std::min(max_length, table) : max_length);

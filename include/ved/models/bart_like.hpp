@@ -68,9 +68,9 @@ struct BartDecoderLayer {
     return l;
   }
 
-  void start(DecoderState::Layer cache, const Tensor<float>& encoder_hidden_states) const {
-    detail::AttentionHeads::start_cross(cache, encoder_attn.k_proj, encoder_attn.v_proj,
-                                        encoder_hidden_states);
+  void start(DecoderState::Layer cache, const Tensor<float>& encoder_hidden_states,
+             const detail::AttentionHeads& heads) const {
+    heads.start_cross(cache, encoder_attn.k_proj, encoder_attn.v_proj, encoder_hidden_states);
   }
 
   Tensor<float> forward(DecoderState::Layer cache, Tensor<float> h,
@@ -149,7 +149,7 @@ class BartLikeForCausalLM : public TextDecoder {
   DecoderState start(const Tensor<float>& encoder_hidden_states) const override {
     DecoderState state(encoder_hidden_states.dim(0), static_cast<int64_t>(layers_.size()));
     for (size_t i = 0; i < layers_.size(); ++i)
-      layers_[i].start(state.layer(static_cast<int64_t>(i)), encoder_hidden_states);
+      layers_[i].start(state.layer(static_cast<int64_t>(i)), encoder_hidden_states, heads_);
     return state;
   }
 

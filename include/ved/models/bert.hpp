@@ -154,9 +154,10 @@ struct BertLayer {
     return l;
   }
 
-  void start(DecoderState::Layer cache, const Tensor<float>& encoder_hidden_states) const {
-    detail::AttentionHeads::start_cross(cache, crossattention.self.key, crossattention.self.value,
-                                        encoder_hidden_states);
+  void start(DecoderState::Layer cache, const Tensor<float>& encoder_hidden_states,
+             const detail::AttentionHeads& heads) const {
+    heads.start_cross(cache, crossattention.self.key, crossattention.self.value,
+                      encoder_hidden_states);
   }
 
   Tensor<float> forward(DecoderState::Layer cache, const Tensor<float>& h,
@@ -211,7 +212,7 @@ class BertStyleDecoder : public TextDecoder {
   DecoderState start(const Tensor<float>& encoder_hidden_states) const override {
     DecoderState state(encoder_hidden_states.dim(0), static_cast<int64_t>(layers_.size()));
     for (size_t i = 0; i < layers_.size(); ++i)
-      layers_[i].start(state.layer(static_cast<int64_t>(i)), encoder_hidden_states);
+      layers_[i].start(state.layer(static_cast<int64_t>(i)), encoder_hidden_states, heads_);
     return state;
   }
 

@@ -49,9 +49,9 @@ struct AttentionHeads {
   }
 
   // Projects encoder states [B, S, kdim] to this layer's cross-attention keys and values.
-  static void start_cross(DecoderState::Layer cache, const nn::Linear& k, const nn::Linear& v,
-                          const Tensor<float>& encoder_hidden_states) {
-    set_cross_kv(cache, k.forward(encoder_hidden_states), v.forward(encoder_hidden_states));
+  void start_cross(DecoderState::Layer cache, const nn::Linear& k, const nn::Linear& v,
+                   const Tensor<float>& encoder_hidden_states) const {
+    cache.set_cross(k.forward(encoder_hidden_states), v.forward(encoder_hidden_states), num_heads);
   }
 
  private:

@@ -2,11 +2,15 @@
 
 // DecoderState: everything one generation mutates while decoding, so that a loaded model stays
 // immutable and can be shared by threads. Per decoder layer it holds
-// - the self-attention keys and values of every position fed so far, one buffer per row, sized
-//   for the whole generation up front (reserve()) so that a decoding step appends in place;
-// - the cross-attention keys and values of the encoder states, once per image. Rows (beams,
-//   sampled sequences) refer to their image by index, so expanding an image into beams copies no
-//   encoder-sized data.
+// - the self-attention keys and values of every position fed so far, one buffer per row, laid
+//   out head by head ([heads, capacity, head_dim], as transformers' cache is) so that attention
+//   reads each head's positions as one run of memory. A step appends in place; a full buffer is
+//   copied into one of twice the positions, up to the generation's length (reserve()), so that
+//   the copies cost about two steps' reads of the cache and a page that stops early holds
+//   little memory;
+// - the cross-attention keys and values of the encoder states, once per image and laid out head
+//   by head too. Rows (beams, sampled sequences) refer to their image by index, so expanding an
+//   image into beams copies no encoder-sized data.
 //
 // Beam search reorders rows after every step (reorder()). A row's self-attention cache lives in a
 // numbered slot and reordering permutes slot numbers: a row that survives once keeps its buffer,
@@ -26,15 +30,13 @@ namespace ved {
 
 class DecoderState {
   struct LayerCache {
-    int64_t width = 0;     // of the self-attention keys/values; 0 until the first append
-    int64_t capacity = 0;  // positions every allocated slot buffer holds
-    // Per slot [capacity, width]; empty until first written. Allocated uninitialised, so capacity
-    // reserved for a long generation that stops early costs address space, not memory. From the
-    // tensor pool, so that a long cache lies on huge pages: a head's keys are 64 floats in every
-    // 4 KiB of a 1024-wide row, one 4 KiB page per position. nougat-base's last 64 of 1024
-    // tokens took 43.8 / 44.1 ms a token on an Intel Xeon VM, 42.7 / 42.0 from the pool.
+    int64_t heads = 0, head_dim = 0;  // of the self-attention keys/values; 0 until first append
+    int64_t capacity = 0;             // positions every allocated slot buffer holds
+    // Per slot [heads, capacity, head_dim]; empty until first written. Allocated uninitialised
+    // (positions past length() are never read), from the tensor pool, so that a long cache lies
+    // on huge pages.
     std::vector<Tensor<float>> k, v;
-    Tensor<float> cross_k, cross_v;  // [images, encoder length, width]
+    Tensor<float> cross_k, cross_v;  // [images, heads, encoder length, head_dim]
   };
 
  public:
@@ -45,47 +47,79 @@ class DecoderState {
     // Positions cached before the current step.
     int64_t length() const { return state_->length(); }
 
-    // Makes room for `n` more positions of keys/values of width `width` in every row.
-    void prepare_append(int64_t n, int64_t width) {
-      if (cache_->width != 0 && cache_->width != width)
-        throw InvalidArgument("DecoderState: self-attention width " + std::to_string(width) +
-                              " differs from the cached " + std::to_string(cache_->width));
-      cache_->width = width;
+    // Makes room for `n` more positions of `heads` heads of keys/values, `head_dim` wide, in
+    // every row.
+    void prepare_append(int64_t n, int64_t heads, int64_t head_dim) {
+      if (heads < 1 || head_dim < 1)
+        throw InvalidArgument("DecoderState: " + std::to_string(heads) + " heads of width " +
+                              std::to_string(head_dim));
+      if (cache_->heads != 0 && (cache_->heads != heads || cache_->head_dim != head_dim))
+        throw InvalidArgument("DecoderState: " + std::to_string(heads) + " self-attention heads" +
+                              " of width " + std::to_string(head_dim) + " differ from the " +
+                              std::to_string(cache_->heads) + " cached of width " +
+                              std::to_string(cache_->head_dim));
+      cache_->heads = heads;
+      cache_->head_dim = head_dim;
       const int64_t needed = length() + n;
       if (needed > cache_->capacity)
-        state_->grow(*cache_,
-                     std::max({needed, 2 * cache_->capacity, state_->reserved_positions_}));
+        state_->grow(*cache_, state_->next_capacity(cache_->capacity, needed));
       for (int64_t r = 0; r < rows(); ++r) state_->allocate_slot(*cache_, state_->slot_of(r));
     }
-    // Row r's self-attention keys / values: [capacity, width], the first length() filled.
+    // Row r's self-attention keys / values: head h's position t at
+    // [h * head_stride() + t * head_dim], the first length() positions filled.
     float* self_keys(int64_t r) { return cache_->k[state_->slot_of(r)].data(); }
     float* self_values(int64_t r) { return cache_->v[state_->slot_of(r)].data(); }
+    int64_t head_stride() const { return cache_->capacity * cache_->head_dim; }
 
-    // Stores the cross-attention keys/values k, v [images, encoder length, width].
-    void set_cross(const Tensor<float>& k, const Tensor<float>& v) {
+    // Stores the cross-attention keys/values k, v [images, encoder length, width] of `heads`
+    // heads, head by head.
+    void set_cross(const Tensor<float>& k, const Tensor<float>& v, int64_t heads) {
       if (k.ndim() != 3 || k.shape() != v.shape() || k.dim(0) != state_->images_)
         throw InvalidArgument("DecoderState: cross-attention keys " + shape_str(k.shape()) +
                               " and values " + shape_str(v.shape()) + " do not hold one [" +
                               "length, width] block for each of " +
                               std::to_string(state_->images_) + " images");
-      cache_->cross_k = k;
-      cache_->cross_v = v;
+      if (heads < 1 || k.dim(2) % heads != 0)
+        throw InvalidArgument("DecoderState: cross-attention width " + std::to_string(k.dim(2)) +
+                              " is not " + std::to_string(heads) + " heads");
+      cache_->cross_k = by_head(k, heads);
+      cache_->cross_v = by_head(v, heads);
     }
-    // Row r's cross-attention keys / values: [cross_length(), width].
+    // Row r's cross-attention keys / values: head h's position t at
+    // [h * cross_head_stride() + t * head_dim].
     const float* cross_keys(int64_t r) const { return cross_block(cache_->cross_k, r); }
     const float* cross_values(int64_t r) const { return cross_block(cache_->cross_v, r); }
     int64_t cross_length() const {
       if (cache_->cross_k.empty())
         throw InvalidArgument("DecoderState: the cross-attention keys were never set");
-      return cache_->cross_k.dim(1);
+      return cache_->cross_k.dim(2);
     }
+    int64_t cross_head_stride() const { return cross_length() * cache_->cross_k.dim(3); }
 
    private:
     friend class DecoderState;
     Layer(DecoderState* state, LayerCache* cache) : state_(state), cache_(cache) {}
 
     const float* cross_block(const Tensor<float>& t, int64_t r) const {
-      return t.data() + state_->image_of(r) * t.dim(1) * t.dim(2);
+      return t.data() + state_->image_of(r) * t.dim(1) * t.dim(2) * t.dim(3);
+    }
+
+    // x [images, length, heads * head_dim] -> [images, heads, length, head_dim], x read in
+    // order, a task per 64 positions (read a head at a time, each row's 256 bytes of every 4 KiB
+    // took Donut's 2560 x 1920 keys and values 0.1 s).
+    static Tensor<float> by_head(const Tensor<float>& x, int64_t heads) {
+      constexpr int64_t kPositions = 64;
+      const int64_t images = x.dim(0), n = x.dim(1), d = x.dim(2) / heads;
+      const int64_t chunks = (n + kPositions - 1) / kPositions;
+      Tensor<float> out = Tensor<float>::uninitialized({images, heads, n, d});
+      parallel_for(0, images * chunks, 1, [&](int64_t task) {
+        const int64_t i = task / chunks, t0 = task % chunks * kPositions;
+        for (int64_t t = t0; t < std::min(n, t0 + kPositions); ++t)
+          for (int64_t h = 0; h < heads; ++h)
+            std::copy_n(x.data() + ((i * n + t) * heads + h) * d, d,
+                        out.data() + ((i * heads + h) * n + t) * d);
+      });
+      return out;
     }
 
     DecoderState* state_;
@@ -111,12 +145,10 @@ class DecoderState {
   void advance(int64_t n) { length_ += n; }
   Layer layer(int64_t i) { return Layer(this, &layers_.at(static_cast<size_t>(i))); }
 
-  // Sizes the self-attention caches for `positions` positions per row, so that decoding up to
-  // that length never reallocates. Longer sequences still work: the caches then grow.
+  // The longest a row will grow: the caches never take more positions than this, unless a
+  // longer sequence comes (they then grow to it).
   void reserve(int64_t positions) {
     reserved_positions_ = std::max(reserved_positions_, positions);
-    for (auto& l : layers_)
-      if (l.width != 0 && l.capacity < reserved_positions_) grow(l, reserved_positions_);
   }
 
   // New row i continues old row rows[i]; the row count may change (beam expansion).
@@ -171,11 +203,29 @@ class DecoderState {
     return slots_++;
   }
 
+  // The caches' first capacity, then twice the last, but not past the reserved length while
+  // `needed` is within it: a buffer laid out head by head is touched at every head's start, so
+  // reserving nougat-base's 4096 positions up front would hold 335 MB a row from its first token.
+  int64_t next_capacity(int64_t capacity, int64_t needed) const {
+    constexpr int64_t kFirstCapacity = 128;
+    const int64_t c = std::max({needed, 2 * capacity, kFirstCapacity});
+    return needed <= reserved_positions_ ? std::min(c, reserved_positions_) : c;
+  }
+
   void allocate_slot(LayerCache& l, size_t slot) {
     if (l.k[slot].empty()) {
-      l.k[slot] = Tensor<float>::uninitialized({l.capacity, l.width});
-      l.v[slot] = Tensor<float>::uninitialized({l.capacity, l.width});
+      l.k[slot] = Tensor<float>::uninitialized({l.heads, l.capacity, l.head_dim});
+      l.v[slot] = Tensor<float>::uninitialized({l.heads, l.capacity, l.head_dim});
     }
+  }
+
+  // Each head's filled positions of `from` (heads from_capacity positions apart) into `to`
+  // (to_capacity apart).
+  void copy_filled(const LayerCache& l, const float* from, int64_t from_capacity, float* to,
+                   int64_t to_capacity) const {
+    for (int64_t h = 0; h < l.heads; ++h)
+      std::copy_n(from + h * from_capacity * l.head_dim, length_ * l.head_dim,
+                  to + h * to_capacity * l.head_dim);
   }
 
   // Copies the filled positions of slot `from` into slot `to`, in every layer.
@@ -184,20 +234,18 @@ class DecoderState {
     for (auto& l : layers_) {
       if (l.k[f].empty()) continue;  // nothing written yet
       allocate_slot(l, t);
-      const int64_t n = length_ * l.width;
-      std::copy(l.k[f].data(), l.k[f].data() + n, l.k[t].data());
-      std::copy(l.v[f].data(), l.v[f].data() + n, l.v[t].data());
+      copy_filled(l, l.k[f].data(), l.capacity, l.k[t].data(), l.capacity);
+      copy_filled(l, l.v[f].data(), l.capacity, l.v[t].data(), l.capacity);
     }
   }
 
   // Reallocates every allocated slot of `l` to `capacity` positions, keeping what is filled.
   void grow(LayerCache& l, int64_t capacity) {
-    const int64_t filled = length_ * l.width;
     for (auto* buffers : {&l.k, &l.v})
       for (auto& b : *buffers) {
         if (b.empty()) continue;
-        Tensor<float> bigger = Tensor<float>::uninitialized({capacity, l.width});
-        std::copy(b.data(), b.data() + filled, bigger.data());
+        Tensor<float> bigger = Tensor<float>::uninitialized({l.heads, capacity, l.head_dim});
+        copy_filled(l, b.data(), l.capacity, bigger.data(), capacity);
         b = std::move(bigger);
       }
     l.capacity = capacity;
@@ -220,27 +268,33 @@ class DecoderState {
 inline Tensor<float> cached_self_attention(DecoderState::Layer layer, const Tensor<float>& q,
                                            const Tensor<float>& k, const Tensor<float>& v,
                                            int64_t heads, float scale) {
-  const int64_t B = q.dim(0), T = q.dim(1), D = q.dim(2), past = layer.length();
-  layer.prepare_append(T, D);
-  for (int64_t b = 0; b < B; ++b) {
-    std::copy(k.data() + b * T * D, k.data() + (b + 1) * T * D, layer.self_keys(b) + past * D);
-    std::copy(v.data() + b * T * D, v.data() + (b + 1) * T * D, layer.self_values(b) + past * D);
-  }
+  const int64_t B = q.dim(0), T = q.dim(1), D = q.dim(2), past = layer.length(), d = D / heads;
+  layer.prepare_append(T, heads, d);
+  const int64_t stride = layer.head_stride();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t h = 0; h < heads; ++h) {
+        const int64_t from = (b * T + t) * D + h * d, to = h * stride + (past + t) * d;
+        std::copy_n(k.data() + from, d, layer.self_keys(b) + to);
+        std::copy_n(v.data() + from, d, layer.self_values(b) + to);
+      }
   Tensor<float> out({B, T, D});
   nn::attend_sequences(B, heads, [&](int64_t b) {
     return nn::AttentionArgs{q.data() + b * T * D,
                              D,
                              layer.self_keys(b),
                              layer.self_values(b),
-                             D,
+                             d,
                              out.data() + b * T * D,
                              D,
                              T,
                              past + T,
                              heads,
-                             D / heads,
+                             d,
                              scale,
-                             true};
+                             true,
+                             false,
+                             stride};
   });
   return out;
 }
@@ -251,6 +305,7 @@ inline Tensor<float> cached_self_attention(DecoderState::Layer layer, const Tens
 inline Tensor<float> cross_attention(DecoderState::Layer layer, const Tensor<float>& q,
                                      int64_t heads, float scale) {
   const int64_t B = q.dim(0), T = q.dim(1), D = q.dim(2), S = layer.cross_length();
+  const int64_t stride = layer.cross_head_stride();
   std::vector<int64_t> group_start;  // first row of each run of rows sharing an image
   for (int64_t b = 0; b < B; ++b)
     if (b == 0 || layer.cross_keys(b) != layer.cross_keys(b - 1)) group_start.push_back(b);
@@ -264,7 +319,7 @@ inline Tensor<float> cross_attention(DecoderState::Layer layer, const Tensor<flo
                              D,
                              layer.cross_keys(first),
                              layer.cross_values(first),
-                             D,
+                             D / heads,
                              out.data() + first * T * D,
                              D,
                              rows * T,
@@ -272,15 +327,11 @@ inline Tensor<float> cross_attention(DecoderState::Layer layer, const Tensor<flo
                              heads,
                              D / heads,
                              scale,
-                             false};
+                             false,
+                             false,
+                             stride};
   });
   return out;
-}
-
-// Stores the cross-attention keys and values k/v [images, S, D] of `layer`.
-inline void set_cross_kv(DecoderState::Layer layer, const Tensor<float>& k,
-                         const Tensor<float>& v) {
-  layer.set_cross(k, v);
 }
 
 }  // namespace ved

@@ -131,7 +131,7 @@ class GPT2LMHeadModel : public TextDecoder {
     for (int64_t i = 0; i < config_.n_layer; ++i) {
       auto kv = nn::split_last(
           blocks_[static_cast<size_t>(i)].crossattention.c_attn.forward(encoder_hidden_states), 2);
-      set_cross_kv(state.layer(i), kv[0], kv[1]);
+      state.layer(i).set_cross(kv[0], kv[1], config_.n_head);
     }
     return state;
   }

@@ -11,7 +11,9 @@
 namespace ved::nn {
 
 // Attention inputs for one sequence: q [tq, heads*head_dim], k/v [tk, heads*head_dim], each
-// with its own row stride so that packed qkv projections need no copy.
+// with its own row stride so that packed qkv projections need no copy; or k/v [heads, tk,
+// head_dim] (kv_stride head_dim, kv_head_stride the distance between heads), as the decoder's
+// caches keep them so that a head's positions are one run of memory.
 struct AttentionArgs {
   const float* q;
   int64_t q_stride;
@@ -28,6 +30,12 @@ struct AttentionArgs {
   // bf16 operands (f32 sums, f32 softmax), as that model's products already round x, where the
   // kernels have a faster path for them (AMX). Otherwise f32 throughout.
   bool reduced = false;
+  // Between head h's keys (values) and head h + 1's; 0: head_dim, a position's heads side by side.
+  int64_t kv_head_stride = 0;
+
+  const float* keys(int64_t h) const { return k + h * head_step(); }
+  const float* values(int64_t h) const { return v + h * head_step(); }
+  int64_t head_step() const { return kv_head_stride != 0 ? kv_head_stride : head_dim; }
 };
 
 // One row of scores in place: s = s · scale + bias + bias2 (each bias optional, added in that
@@ -51,14 +59,13 @@ inline void attend_head(const AttentionArgs& a, int64_t h) {
 }
 
 // Heads [h0, h1) of softmax(q kᵀ · scale) v, each the same bits as attend_head gives it. For a
-// few queries (decoding) the kernels read each position of k and v once for all these heads, as
-// one run of memory, instead of once per head (src/kernels/attention_rows.inc).
+// few queries (decoding) over keys and values laid out head by head (the decoder's caches), the
+// kernels read each head's positions as one sequential stream (src/kernels/attention_rows.inc).
 void attend_heads(const AttentionArgs& a, int64_t h0, int64_t h1);
 
 // Attention of `rows` independent sequences (args_of(r): row r's AttentionArgs), all heads,
-// parallel over rows and runs of heads. A row's heads go as few runs as keep every thread busy:
-// a long run reads each cached position as one stretch of memory, and the split never changes a
-// head's bits.
+// parallel over rows and runs of heads. A row's heads go as few runs as keep every thread busy,
+// and the split never changes a head's bits.
 template <typename ArgsOf>
 void attend_sequences(int64_t rows, int64_t heads, const ArgsOf& args_of) {
   if (rows < 1 || heads < 1) return;
@@ -73,33 +80,6 @@ void attend_sequences(int64_t rows, int64_t heads, const ArgsOf& args_of) {
 
 inline void attend(const AttentionArgs& a) {
   attend_sequences(1, a.heads, [&](int64_t) { return a; });
-}
-
-// Full (non-causal) self-attention over a batch, as vision encoders use it:
-// q, k, v [B, T, heads*head_dim] -> [B, T, heads*head_dim].
-inline Tensor<float> batched_attention(const Tensor<float>& q, const Tensor<float>& k,
-                                       const Tensor<float>& v, int64_t heads, float scale) {
-  const int64_t B = q.dim(0), T = q.dim(1), D = q.dim(2), S = k.dim(1);
-  Tensor<float> out = Tensor<float>::uninitialized({B, T, D});
-  const int64_t hd = D / heads;
-  parallel_for(0, B * heads, 1, [&](int64_t bh) {
-    const int64_t b = bh / heads, h = bh % heads;
-    AttentionArgs a{q.data() + b * T * D,
-                    D,
-                    k.data() + b * S * D,
-                    v.data() + b * S * D,
-                    D,
-                    out.data() + b * T * D,
-                    D,
-                    T,
-                    S,
-                    heads,
-                    hd,
-                    scale,
-                    false};
-    attend_head(a, h);
-  });
-  return out;
 }
 
 // Self-attention within independent sequences ("windows": Swin's windows, or the images of a
