@@ -28,6 +28,19 @@
 
 namespace ved {
 
+namespace detail {
+
+// n positions of x [n, heads * head_dim] into out, head h's position t at
+// out[h * head_stride + t * head_dim]: the caches' layout (DecoderState).
+inline void copy_by_head(const float* x, int64_t n, int64_t heads, int64_t head_dim, float* out,
+                         int64_t head_stride) {
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < heads; ++h)
+      std::copy_n(x + (t * heads + h) * head_dim, head_dim, out + h * head_stride + t * head_dim);
+}
+
+}  // namespace detail
+
 class DecoderState {
   struct LayerCache {
     int64_t heads = 0, head_dim = 0;  // of the self-attention keys/values; 0 until first append
@@ -114,10 +127,8 @@ class DecoderState {
       Tensor<float> out = Tensor<float>::uninitialized({images, heads, n, d});
       parallel_for(0, images * chunks, 1, [&](int64_t task) {
         const int64_t i = task / chunks, t0 = task % chunks * kPositions;
-        for (int64_t t = t0; t < std::min(n, t0 + kPositions); ++t)
-          for (int64_t h = 0; h < heads; ++h)
-            std::copy_n(x.data() + ((i * n + t) * heads + h) * d, d,
-                        out.data() + ((i * heads + h) * n + t) * d);
+        detail::copy_by_head(x.data() + (i * n + t0) * heads * d, std::min(kPositions, n - t0),
+                             heads, d, out.data() + i * heads * n * d + t0 * d, n * d);
       });
       return out;
     }
@@ -271,13 +282,11 @@ inline Tensor<float> cached_self_attention(DecoderState::Layer layer, const Tens
   const int64_t B = q.dim(0), T = q.dim(1), D = q.dim(2), past = layer.length(), d = D / heads;
   layer.prepare_append(T, heads, d);
   const int64_t stride = layer.head_stride();
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t h = 0; h < heads; ++h) {
-        const int64_t from = (b * T + t) * D + h * d, to = h * stride + (past + t) * d;
-        std::copy_n(k.data() + from, d, layer.self_keys(b) + to);
-        std::copy_n(v.data() + from, d, layer.self_values(b) + to);
-      }
+  for (int64_t b = 0; b < B; ++b) {
+    detail::copy_by_head(k.data() + b * T * D, T, heads, d, layer.self_keys(b) + past * d, stride);
+    detail::copy_by_head(v.data() + b * T * D, T, heads, d, layer.self_values(b) + past * d,
+                         stride);
+  }
   Tensor<float> out({B, T, D});
   nn::attend_sequences(B, heads, [&](int64_t b) {
     return nn::AttentionArgs{q.data() + b * T * D,
